@@ -1,0 +1,92 @@
+"""Small shared helpers: paths to bundled data, seeding, device/dtype/autocast, safe torch I/O.
+
+Every stage imports these instead of pasting its own copy (one helper per idea).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used: missing, truncated, unsafe or foreign."""
+
+
+def require_file(path: str | os.PathLike, target: str | None = None) -> Path:
+    """Return `path` as a Path, or fail in one line naming it and the download target."""
+    path = Path(path)
+    if path.exists():
+        return path
+    hint = f"; run ./download_data.sh {target} to fetch it" if target else ""
+    raise FileNotFoundError(f"{path}: file not found{hint}")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and all GPUs) in one call."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(use_gpu: bool = True) -> torch.device:
+    """CUDA if asked for and present, then Apple's MPS, else CPU."""
+    if use_gpu and torch.cuda.is_available():
+        return torch.device("cuda")
+    if use_gpu and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def autocast_context(device: torch.device | str, dtype: str = "float32"):
+    """Mixed precision on GPU for bf16/fp16; a no-op context for float32 and on CPU."""
+    device = torch.device(device)
+    if dtype == "float32" or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=DTYPES[dtype])
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """torch.save to a temp file in the same folder, fsync, then rename over `path`.
+
+    A kill or a full disk mid-write leaves the previous file at `path` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def safe_torch_load(path: str | os.PathLike, map_location="cpu"):
+    """torch.load with weights_only=True; any failure becomes a one-line CheckpointError."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # pickle errors, truncated zip archives, refused globals
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e):
+            reason = "refused: it holds Python objects that could run code (weights_only=True)"
+        raise CheckpointError(f"{path}: cannot load checkpoint: {reason}") from None
