@@ -108,7 +108,9 @@ def test_bad_regions_refused_naming_notebook_and_cell(src, problem):
 def test_outputs_counts_and_front_end_state_cleared():
     nb = notebook(
         {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
-        code_cell(["def f():\n", "    ### BEGIN SOLUTION\n", "    return 1\n", "    ### END SOLUTION"]),
+        code_cell(
+            ["def f():\n", "    ### BEGIN SOLUTION\n", "    return 1\n", "    ### END SOLUTION"]
+        ),
         code_cell("print(2)"),
     )
     student, n = make_student_notebook(nb)
