@@ -13,52 +13,95 @@ from __future__ import annotations
 
 import argparse
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
-GIRLS = ("Lily", "Mia", "Anna", "Lucy", "Emma", "Zoe", "Sara", "Ella", "Ava", "Rosie", "Nora",
-         "Ivy", "Sue", "Amy", "Mila", "Ruby", "Daisy", "Luna", "Kate", "Molly", "Hana", "Nina",
-         "Tara", "Jen", "Bella", "Clara", "Maya", "Elsa", "Jane", "Rita", "Olive", "Greta")
-BOYS = ("Tom", "Ben", "Max", "Jack", "Leo", "Tim", "Finn", "Noah", "Sam", "Ollie", "Jake", "Dan",
-        "Bob", "Ray", "Eli", "Toby", "Milo", "Rex", "Pip", "Owen", "Hugo", "Luke", "Adam", "Joe",
-        "Ned", "Theo", "Kai", "Oscar", "Felix", "Andy", "Igor", "Otto")
-ANIMALS = ("dog", "cat", "rabbit", "bear", "fox", "owl", "duck", "mouse", "frog", "pig", "lion",
-           "elephant", "turtle", "bird", "squirrel", "puppy", "kitten", "horse", "giraffe",
-           "penguin", "hedgehog", "monkey", "lamb", "goat", "ant", "bee", "otter", "eagle")
-TRAITS = ("happy", "kind", "brave", "shy", "curious", "silly", "clever", "friendly", "gentle",
-          "playful", "sleepy", "cheerful", "busy", "funny", "quiet", "smart", "honest", "eager")
-HOMES = ("in a small house near the woods", "in a little town by the sea", "on a big farm",
-         "in a cozy house on a hill", "in a busy city", "in a quiet village", "by a sparkling lake",
-         "near a big green forest", "in a yellow house with a red door", "at the edge of a meadow")
-HOBBIES = ("play outside", "read books", "sing songs", "draw pictures", "dig in the dirt",
-           "climb trees", "run and jump", "build towers with blocks", "look at the stars",
-           "splash in puddles", "dance in the sun", "collect pretty rocks", "play hide and seek",
-           "pick flowers", "watch the clouds", "make up stories", "count the birds", "bake")
+def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
+    return tuple(w.strip() for w in text.split(sep))
+
+
+GIRLS = _words("""Lily Mia Anna Lucy Emma Zoe Sara Ella Ava Rosie Nora Ivy Sue Amy Mila Ruby Daisy Luna
+    Kate Molly Hana Nina Tara Jen Bella Clara Maya Elsa Jane Rita Olive Greta Alice Beth Cora Dora Eva
+    Fay Gina Holly Iris June Kira Lena Mabel Nell Pia Rose Sadie Tess Vera Wendy Yara Zara Ada Bea
+    Cleo Dana Erin Flora Gwen Hazel Isla Jade Lola Mira Naomi Polly Stella Thea Violet Willa
+    Abby Bree Carly Delia Edie Faith Grace Heidi Ingrid Josie Kelsey Lacey Megan Nadia Odette Paige
+    Rachel Sophie Tilly Ursula Wren Yasmin Zelda Agnes""")
+BOYS = _words("""Tom Ben Max Jack Leo Tim Finn Noah Sam Ollie Jake Dan Bob Ray Eli Toby Milo Rex Pip
+    Owen Hugo Luke Adam Joe Ned Theo Kai Oscar Felix Andy Igor Otto Alex Arlo Carl Cody Drew Evan
+    Fred Gus Hank Ian Jon Ken Liam Nate Omar Paul Rory Seth Ted Vic Wade Zack Abe Bruno Caleb Dex
+    Eddie George Harry Ivan Jasper Kevin Louis Marco Nico Peter Ralph Simon Victor Walter Yusuf
+    Aaron Barney Colin Dylan Elliot Flynn Gavin Henry Isaac Jamie Kurt Lenny Morris Neil Percy
+    Quentin Rufus Stan Tobias Umar Vince Wesley Xavier Zane""")
+ANIMALS = _words("""dog cat rabbit bear fox owl duck mouse frog pig lion elephant turtle bird squirrel
+    puppy kitten horse giraffe penguin hedgehog monkey lamb goat ant bee otter eagle deer wolf koala
+    panda zebra camel hippo tiger seal chick pony moose badger beaver raccoon mole crab snail parrot
+    robin swan sheep cow donkey kangaroo bunny calf crow ostrich iguana octopus alligator eel ox""")
+TRAITS = _words("""happy kind brave shy curious silly clever friendly gentle playful sleepy cheerful
+    busy funny quiet smart honest eager bold calm lively merry polite patient careful clumsy helpful
+    generous chatty thoughtful bouncy fluffy tidy messy daring lucky jolly wise loving timid nosy
+    speedy adventurous energetic imaginative excited""")
+HOMES = _words("""in a small house near the woods, in a little town by the sea, on a big farm,
+    in a cozy house on a hill, in a busy city, in a quiet village, by a sparkling lake,
+    near a big green forest, in a yellow house with a red door, at the edge of a meadow,
+    in a tiny cottage with a garden, on a houseboat on the river, in a tall apartment building,
+    under a big oak tree, in a burrow under a hill, near an old windmill, on a quiet street,
+    in a log cabin in the mountains, in a treehouse in the woods, next to a bakery""", ",")
+HOBBIES = _words("""play outside, read books, sing songs, draw pictures, dig in the dirt, climb trees,
+    run and jump, build towers with blocks, look at the stars, splash in puddles, dance in the sun,
+    collect pretty rocks, play hide and seek, pick flowers, watch the clouds, make up stories,
+    count the birds, bake, fly kites, swim in the lake, ride bikes, paint with bright colors,
+    play the drum, skip stones, jump rope, chase butterflies, feed the ducks, plant seeds,
+    ask questions, tell jokes, blow bubbles, whistle, roll down hills, visit the library,
+    help in the kitchen, play catch, build sandcastles, make paper boats, listen to the rain,
+    hum little songs, look for bugs, do puzzles""", ",")
 # (place, preposition for "at the place"): the plots are outdoors, so every place is too.
-PLACES = (("the park", "at"), ("the beach", "at"), ("the forest", "in"), ("the garden", "in"),
-          ("the farm", "on"), ("the lake", "by"), ("the meadow", "in"), ("the playground", "at"),
-          ("the pond", "by"), ("the river", "by"), ("the zoo", "at"), ("the woods", "in"),
-          ("the field", "in"), ("the orchard", "in"), ("the hill", "on"), ("the backyard", "in"))
-WHENS = ("One day", "One sunny morning", "One afternoon", "One windy day", "One summer evening",
-         "On a cold winter day", "One bright spring morning", "Early one morning", "One Saturday",
-         "One warm afternoon", "Last summer", "One autumn day")
+PLACES = tuple(tuple(p.split(":")) for p in _words("""the park:at, the beach:at, the forest:in,
+    the garden:in, the farm:on, the lake:by, the meadow:in, the playground:at, the pond:by,
+    the river:by, the zoo:at, the woods:in, the field:in, the orchard:in, the hill:on,
+    the backyard:in, the seaside:at, the mountain:on, the island:on, the valley:in, the jungle:in,
+    the campsite:at, the fair:at, the harbor:at, the village square:in, the schoolyard:in,
+    the riverbank:on, the sunflower field:in, the apple farm:on, the fountain:by""", ","))
+WHENS = _words("""One day, One sunny morning, One afternoon, One windy day, One summer evening,
+    On a cold winter day, One bright spring morning, Early one morning, One Saturday,
+    One warm afternoon, Last summer, One autumn day, One foggy morning, One Sunday,
+    One chilly evening, On a hot summer day, One quiet morning, One cloudy day, One fine day,
+    After breakfast one day, On the first day of spring, One Tuesday, One breezy afternoon""", ",")
 ADULTS = (("mom", True), ("dad", False), ("grandma", True), ("grandpa", False), ("aunt", True),
           ("uncle", False))
-COLORS = ("red", "blue", "green", "yellow", "orange", "purple", "pink", "white", "brown", "gold",
-          "shiny", "striped", "spotted", "little", "big", "old", "new", "soft", "tiny", "bright")
-TOYS = ("ball", "kite", "toy car", "doll", "teddy bear", "toy boat", "balloon", "drum", "robot",
-        "toy train", "whistle", "yo-yo", "spinning top", "jump rope", "truck", "umbrella", "hat",
-        "book", "shell", "feather", "marble", "key", "bell", "crayon", "scarf", "acorn", "egg")
-TOSSABLE = ("kite", "ball", "balloon", "hat", "frisbee", "paper plane", "scarf", "toy plane")
-FRAGILE = ("cup", "bowl", "vase", "toy car", "robot", "kite", "drum", "jar", "clock", "lamp",
-           "toy plane", "music box", "egg", "mirror", "snow globe")
+COLORS = _words("""red blue green yellow orange purple pink white brown gold shiny striped spotted
+    little big old new soft tiny bright gray black silver sparkly fuzzy wooden huge small funny
+    special lovely dusty magic lucky ancient enormous""")
+TOYS = _words("""ball, kite, toy car, doll, teddy bear, toy boat, balloon, drum, robot, toy train,
+    whistle, yo-yo, spinning top, jump rope, truck, umbrella, hat, book, shell, feather, marble,
+    key, bell, crayon, scarf, acorn, egg, pinwheel, puppet, wagon, sailboat, rocket, dinosaur,
+    ukulele, xylophone, trumpet, flute, compass, lantern, backpack, blanket, pillow, sweater, boot,
+    mitten, necklace, bracelet, coin, button, pebble, paintbrush, notebook, kazoo, race car,
+    fire truck, rubber duck, toy horse, pine cone, unicorn""", ",")
+TOSSABLE = _words("kite, ball, balloon, hat, frisbee, paper plane, scarf, toy plane, beach ball, "
+                  "boot, mitten, rubber duck, sock", ",")
+FRAGILE = _words("""cup, bowl, vase, toy car, robot, kite, drum, jar, clock, lamp, toy plane,
+    music box, egg, mirror, snow globe, teapot, glass bird, plate, piggy bank, flower pot,
+    lantern, watch, clay pot, toy boat""", ",")
+SIGHTS = _words("""Birds sang in the tall trees, Bees buzzed from flower to flower,
+    The sky was a clear bright blue, Fluffy white clouds drifted across the sky,
+    A cool breeze rustled the leaves, The grass sparkled with morning dew,
+    Butterflies danced over the daisies, The air smelled of pine and wild roses,
+    Frogs croaked softly by the water, Golden leaves crunched under every step,
+    Squirrels chased each other up the trees, The sun felt warm and gentle,
+    Little boats bobbed on the shimmering water, A rooster crowed somewhere far away,
+    Crickets chirped in the long grass, Puffy dandelions swayed in the wind,
+    Ducks paddled in a neat little line, Cherry blossoms drifted down like pink snow,
+    A woodpecker tapped on an old trunk, Ladybugs crawled along the fence,
+    The smell of fresh bread came from a nearby bakery, Seagulls circled high above,
+    Tall sunflowers nodded their heavy heads, A rainbow of kites flapped in the wind""", ",")
 HAPPY = ("happy", "glad", "joyful", "cheerful")
 SAD = ("sad", "upset", "unhappy", "gloomy")
 SCARED = ("scared", "afraid", "frightened", "nervous")
 ANGRY = ("angry", "cross", "grumpy", "upset")
-SPOTS = ("under a bush", "behind a big rock", "in the tall grass", "under a pile of leaves",
-         "next to an old tree", "inside a hollow log", "by the fence", "under a bench",
-         "near a muddy puddle", "behind a flower pot", "on top of an anthill", "in a bird's nest")
+SPOTS = _words("""under a bush, behind a big rock, in the tall grass, under a pile of leaves,
+    next to an old tree, inside a hollow log, by the fence, under a bench, near a muddy puddle,
+    behind a flower pot, on top of an anthill, in a bird's nest, beside the swings,
+    under a wooden bridge, between two big roots, behind a shed, near the old well,
+    under a picnic table, in a patch of clover, behind a stack of hay, under a fallen branch""", ",")
 
 
 def article(phrase: str) -> str:
@@ -81,27 +124,13 @@ def cap(sentence: str) -> str:
     return sentence[:i] + sentence[i].upper() + sentence[i + 1:]
 
 
-@dataclass(frozen=True)
 class Character:
-    name: str  # "Lily", or "her mom" for the grown-up, "the owl" for a passing helper
-    kind: str  # "girl", "boy", an animal, or the grown-up's role
-    female: bool
+    """A name ("Lily", "her mom", "the owl"), a kind ("girl", an animal, a role) and pronouns."""
 
-    @property
-    def sub(self) -> str:
-        return "she" if self.female else "he"
-
-    @property
-    def obj(self) -> str:
-        return "her" if self.female else "him"
-
-    @property
-    def pos(self) -> str:
-        return "her" if self.female else "his"
-
-    @property
-    def hand(self) -> str:  # animals hold things in their paws
-        return "hand" if self.kind in ("girl", "boy") else "paw"
+    def __init__(self, name: str, kind: str, female: bool):
+        self.name, self.kind, self.female = name, kind, female
+        self.sub, self.obj, self.pos = ("she", "her", "her") if female else ("he", "him", "his")
+        self.hand = "hand" if kind in ("girl", "boy") else "paw"  # animals hold things in paws
 
 
 class Scene:
@@ -118,12 +147,9 @@ class Scene:
         self.when = rng.choice(WHENS)
 
     def child(self, avoid: str = "") -> Character:
-        female = self.rng.random() < 0.5
-        name = avoid
-        while name == avoid:
-            name = self.rng.choice(GIRLS if female else BOYS)
-        person = "girl" if female else "boy"
-        kind = person if self.chance(0.5) else self.rng.choice(ANIMALS)
+        female = self.chance(0.5)
+        name = self.rng.choice([n for n in (GIRLS if female else BOYS) if n != avoid])
+        kind = ("girl" if female else "boy") if self.chance(0.5) else self.rng.choice(ANIMALS)
         return Character(name, kind, female)
 
     def buddy(self) -> str:
@@ -163,6 +189,8 @@ def opening(s: Scene) -> list[str]:
                   f"There once was {a(desc)} called {h.name}.",
                   f"{h.name} was {a(desc)} who lived {home}.",
                   f"Long ago, {home}, there lived {a(desc)} named {h.name}.")]
+    if h.kind in ("girl", "boy") and s.chance(0.3):
+        out.append(f"{h.sub} was {s.rng.randrange(3, 10)} years old.")
     if s.chance(0.6):
         out.append(s.pick(f"{h.sub} loved to {s.rng.choice(HOBBIES)}.",
                           f"More than anything, {h.name} loved to {s.rng.choice(HOBBIES)}."))
@@ -180,7 +208,8 @@ def plot_lost(s: Scene) -> tuple[list[str], tuple[str, ...]]:
                f"{h.sub} put it down to {s.rng.choice(HOBBIES)}, and when {h.sub} came back, "
                "it was gone."),
         s.say(h, s.pick(f"Where is my {noun}?", f"Oh no, I lost my {noun}!")),
-        f"{h.sub} looked {spot} and {spot2}, but {h.sub} could not find it.",
+        f"{h.sub} looked {spot} and {spot2} for {s.pick('5', '10', '15', '20', '30')} minutes, "
+        f"but {h.sub} could not find it.",
         s.pick(f"Just then, {h.pos} friend {f.name} came by.",
                f"{f.name}, {a(s.rng.choice(TRAITS) + ' ' + f.kind)}, saw {h.obj} and came over."),
         s.say(f, s.pick("Don't worry, I will help you look.", "Let's look together!")),
@@ -391,9 +420,8 @@ def plot_new_friend(s: Scene) -> tuple[list[str], tuple[str, ...]]:
         s.say(h, f"Hi, I am {h.name}. Do you want to play with me?", ("said", "asked")),
         f"{f.name} smiled a small smile.",
         s.say(f, s.pick("Yes, please! I don't know anyone here.", "I would like that a lot.")),
-        s.pick("They played tag until they were out of breath.",
-               "They built a little fort out of sticks.",
-               "They looked for bugs under the rocks.", "They took turns on the swings.",
+        s.pick("They played tag until they were out of breath.", "They took turns on the swings.",
+               "They built a little fort out of sticks.", "They looked for bugs under the rocks.",
                "They made a tall tower out of pine cones."),
         f"Soon {f.name} was laughing, and {f.sub} was not shy anymore.",
     ], ("a kind word can make a new friend", "it takes only one hello to make a friend")
@@ -452,13 +480,17 @@ def tell_story(rng: random.Random) -> str:
     """One story (a single line of text) from the generator's current state."""
     s = Scene(rng)
     body, morals = rng.choice(PLOTS)(s)
-    h = s.hero
-    out = opening(s) + body
+    h, f = s.hero, s.friend
+    out = opening(s) + body[:1]
+    if s.chance(0.35):  # a line of scenery between the first event and the rest
+        out.append(s.rng.choice(SIGHTS) + ".")
+    out += body[1:]
     if s.chance(0.4):
         out.append(s.pick(f"That night, {h.name} fell asleep with a smile on {h.pos} face.",
                           f"It was a day {h.name} would never forget.",
                           f"{h.name} went home {s.pick(*HAPPY)} and tired.",
-                          f"From that day on, {h.name} and {s.friend.name} were best friends."))
+                          f"From that day on, {h.name} and {f.name} were best friends."
+                          if any(f.name in x for x in body) else f"{h.name} smiled all day."))
     if s.chance(0.35):
         moral = rng.choice(morals)
         out.append(s.pick(f"The moral of the story is that {moral}.",
@@ -499,10 +531,8 @@ def write_story_splits(out_dir: str | Path, n_train: int = 4000, n_val: int = 30
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="data/stories")
-    p.add_argument("--n_train", type=int, default=4000)
-    p.add_argument("--n_val", type=int, default=300)
-    p.add_argument("--n_test", type=int, default=300)
-    p.add_argument("--seed", type=int, default=1337)
+    for flag, default in (("--n_train", 4000), ("--n_val", 300), ("--n_test", 300), ("--seed", 1337)):
+        p.add_argument(flag, type=int, default=default)
     args = p.parse_args(argv)
     for path in write_story_splits(args.out, args.n_train, args.n_val, args.n_test, args.seed):
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
