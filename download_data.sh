@@ -161,8 +161,9 @@ download() {
 # verify PART DEST SIZE SHA256: the checks that apply; on failure set REASON.
 verify() {
   local part="$1" dest="$2" size="$3" sha="$4" got
+  # curl writes no file at all for an empty body, hence -s rather than a size of 0.
+  if [[ ! -s "$part" ]]; then REASON="the server sent an empty file"; return 1; fi
   got=$(file_size "$part")
-  if [[ "$got" -eq 0 ]]; then REASON="the server sent an empty file"; return 1; fi
   if [[ $VERIFY -eq 1 && -n "$size" && "$got" != "$size" ]]; then
     REASON="got $got bytes, expected $size"
     return 1
