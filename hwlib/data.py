@@ -1,0 +1,91 @@
+"""Training blocks over the token cache: uint16 `.bin` files read through np.memmap.
+
+    from hwlib.data import TokenBlocks
+    ds = TokenBlocks(tokenize_directory("data/stories"), block_size=256, seed=0)
+    x, y = ds.get_batch(ds.order(epoch=0)[:8])        # (8, 256) int64 each, y = x shifted by one
+
+Each file is cut into non-overlapping blocks of block_size + 1 tokens (the last, shorter piece of a
+file is dropped), so a block never joins the end of one file to the start of the next. Only the
+rows asked for are read from disk: memory does not grow with the corpus.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class TokenBlocks:
+    """Non-overlapping (block_size + 1)-token blocks over uint16 token files, shuffled per epoch."""
+
+    def __init__(self, bin_paths: str | os.PathLike | list, block_size: int, seed: int = 0):
+        if isinstance(bin_paths, (str, os.PathLike)):
+            bin_paths = [bin_paths]
+        if block_size < 1:
+            raise ValueError(f"block_size must be at least 1, got {block_size}")
+        self.paths = [Path(p) for p in bin_paths]
+        self.block_size, self.seed = block_size, seed
+        self.token_counts = []
+        for path in self.paths:
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: token file not found (run tokenize_directory)")
+            size = path.stat().st_size
+            if size % 2:
+                raise ValueError(f"{path}: {size} bytes is not a whole number of uint16 tokens")
+            self.token_counts.append(size // 2)
+        blocks = [n // (block_size + 1) for n in self.token_counts]
+        # offsets[k] = index of file k's first block; a global block index maps to one file
+        self.offsets = np.concatenate([[0], np.cumsum(blocks)]).astype(np.int64)
+        if self.offsets[-1] == 0:
+            files = ", ".join(f"{p} ({n} tokens)" for p, n in zip(self.paths, self.token_counts))
+            raise ValueError(f"No pretraining sequences available: {files or 'no token files'}; "
+                             f"block_size {block_size} needs {block_size + 1} tokens in one file")
+        self._arrays: list | None = None
+
+    @property
+    def arrays(self) -> list[np.memmap | None]:
+        """The files as read-only memmaps, opened on first use (and again after pickling)."""
+        if self._arrays is None:  # np.memmap cannot map an empty file
+            self._arrays = [np.memmap(p, dtype=np.uint16, mode="r") if n else None
+                            for p, n in zip(self.paths, self.token_counts)]
+        return self._arrays
+
+    def __getstate__(self) -> dict:  # DataLoader workers get paths, never a copy of the data
+        return {**self.__dict__, "_arrays": None}
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def num_tokens(self) -> int:
+        return int(sum(self.token_counts))
+
+    def order(self, epoch: int) -> np.ndarray:
+        """A permutation of the block indices, the same for the same (seed, epoch)."""
+        return np.random.default_rng([self.seed, epoch]).permutation(len(self))
+
+    def get_batch(self, indices) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and targets, int64 (len(indices), block_size); targets are inputs moved by one."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"block index out of range 0..{len(self) - 1}: {idx.min()}..{idx.max()}")
+        files = np.searchsorted(self.offsets, idx, side="right") - 1
+        span = self.block_size + 1
+        rows = np.empty((len(idx), span), dtype=np.int64)
+        for r, (k, i) in enumerate(zip(files, idx)):
+            start = int(i - self.offsets[k]) * span
+            rows[r] = self.arrays[k][start : start + span]
+        rows = torch.from_numpy(rows)
+        return rows[:, :-1].contiguous(), rows[:, 1:].contiguous()
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One block as ((block_size,), (block_size,)), for a torch DataLoader."""
+        x, y = self.get_batch([i])
+        return x[0], y[0]
+
+    def __repr__(self) -> str:
+        return (f"TokenBlocks({len(self.paths)} files, {self.num_tokens:,} tokens, "
+                f"{len(self):,} blocks of {self.block_size}+1)")
