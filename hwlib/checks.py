@@ -273,6 +273,8 @@ def check_scheduler(cls) -> bool:
         want = _lr_trace(WarmupLearningRateScheduler, warmup, updates, base_lrs)
         try:
             got = _lr_trace(cls, warmup, updates, base_lrs)
+        except NotImplementedError:  # an exercise not done yet says so, not "checker failed"
+            raise
         except Exception as e:
             raise AssertionError(f"{name} failed ({where_case}): {type(e).__name__}: {e}") from e
         for step, (g_lrs, w_lrs) in enumerate(zip(got, want)):

@@ -176,3 +176,20 @@ def test_scheduler_that_crashes_is_reported():
 
     with pytest.raises(AssertionError, match="RuntimeError: boom"):
         check_scheduler(Broken)
+
+
+def test_unfinished_exercise_raises_not_implemented():
+    class Todo(torch.optim.lr_scheduler.LRScheduler):
+        def __init__(self, optimizer, warmup_steps):
+            super().__init__(optimizer)
+
+        def get_lr(self):
+            raise NotImplementedError
+
+    def todo(query, key, value, dropout_p=0.0, training=False):
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        check_scheduler(Todo)
+    with pytest.raises(NotImplementedError):
+        check_attention(todo)
