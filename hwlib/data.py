@@ -71,7 +71,8 @@ class TokenBlocks:
         """Inputs and targets, int64 (len(indices), block_size); targets are inputs moved by one."""
         idx = np.asarray(indices, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise IndexError(f"block index out of range 0..{len(self) - 1}: {idx.min()}..{idx.max()}")
+            raise IndexError(f"block index out of range 0..{len(self) - 1}: "
+                             f"{idx.min()}..{idx.max()}")
         files = np.searchsorted(self.offsets, idx, side="right") - 1
         span = self.block_size + 1
         rows = np.empty((len(idx), span), dtype=np.int64)

@@ -69,7 +69,8 @@ class WarmupCosineScheduler(_FactorScheduler):
         if step >= self.total_steps:
             return self.min_lr_ratio
         progress = (step - self.warmup_steps) / (self.total_steps - self.warmup_steps)
-        return self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))  # 1 -> 0 over the decay
+        return self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine
 
 
 def warmup_steps_from_ratio(total_updates: int, ratio: float) -> int:

@@ -2,11 +2,11 @@
 
     python -m hwlib.stories --out data/stories     # writes stories.{train,val,test}
 
-Every choice goes through one `random.Random(seed)` over plain tuples (never sets, never hash order),
-so a seed gives bit-identical text on every platform. A story has a hero, a friend, a grown-up, a
-place and an object, one of eleven plots (a problem and how it was solved, with dialogue), an
-ending and sometimes a moral. The word lists are long enough that a tiny model has to learn the
-structure (who is "she", what follows "said") rather than memorise sentences.
+Every choice goes through one `random.Random(seed)` over plain tuples (never sets, never hash
+order), so a seed gives bit-identical text on every platform. A story has a hero, a friend, a
+grown-up, a place and an object, one of eleven plots (a problem and how it was solved, with
+dialogue), an ending and sometimes a moral. The word lists are long enough that a tiny model has
+to learn the structure (who is "she", what follows "said") rather than memorise sentences.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ import argparse
 import random
 from pathlib import Path
 
+
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
-    return tuple(w.strip() for w in text.split(sep))
+    return tuple(" ".join(w.split()) for w in text.split(sep))  # line breaks are just spaces
 
 
-GIRLS = _words("""Lily Mia Anna Lucy Emma Zoe Sara Ella Ava Rosie Nora Ivy Sue Amy Mila Ruby Daisy Luna
-    Kate Molly Hana Nina Tara Jen Bella Clara Maya Elsa Jane Rita Olive Greta Alice Beth Cora Dora Eva
-    Fay Gina Holly Iris June Kira Lena Mabel Nell Pia Rose Sadie Tess Vera Wendy Yara Zara Ada Bea
-    Cleo Dana Erin Flora Gwen Hazel Isla Jade Lola Mira Naomi Polly Stella Thea Violet Willa
+GIRLS = _words("""Lily Mia Anna Lucy Emma Zoe Sara Ella Ava Rosie Nora Ivy Sue Amy Mila Ruby Daisy
+    Luna Kate Molly Hana Nina Tara Jen Bella Clara Maya Elsa Jane Rita Olive Greta Alice Beth Cora
+    Dora Eva Fay Gina Holly Iris June Kira Lena Mabel Nell Pia Rose Sadie Tess Vera Wendy Yara Zara
+    Ada Bea Cleo Dana Erin Flora Gwen Hazel Isla Jade Lola Mira Naomi Polly Stella Thea Violet Willa
     Abby Bree Carly Delia Edie Faith Grace Heidi Ingrid Josie Kelsey Lacey Megan Nadia Odette Paige
     Rachel Sophie Tilly Ursula Wren Yasmin Zelda Agnes""")
 BOYS = _words("""Tom Ben Max Jack Leo Tim Finn Noah Sam Ollie Jake Dan Bob Ray Eli Toby Milo Rex Pip
@@ -31,40 +32,41 @@ BOYS = _words("""Tom Ben Max Jack Leo Tim Finn Noah Sam Ollie Jake Dan Bob Ray E
     Eddie George Harry Ivan Jasper Kevin Louis Marco Nico Peter Ralph Simon Victor Walter Yusuf
     Aaron Barney Colin Dylan Elliot Flynn Gavin Henry Isaac Jamie Kurt Lenny Morris Neil Percy
     Quentin Rufus Stan Tobias Umar Vince Wesley Xavier Zane""")
-ANIMALS = _words("""dog cat rabbit bear fox owl duck mouse frog pig lion elephant turtle bird squirrel
-    puppy kitten horse giraffe penguin hedgehog monkey lamb goat ant bee otter eagle deer wolf koala
-    panda zebra camel hippo tiger seal chick pony moose badger beaver raccoon mole crab snail parrot
-    robin swan sheep cow donkey kangaroo bunny calf crow ostrich iguana octopus alligator eel ox""")
+ANIMALS = _words("""dog cat rabbit bear fox owl duck mouse frog pig lion elephant turtle bird
+    squirrel puppy kitten horse giraffe penguin hedgehog monkey lamb goat ant bee otter eagle deer
+    wolf koala panda zebra camel hippo tiger seal chick pony moose badger beaver raccoon mole crab
+    snail parrot robin swan sheep cow donkey kangaroo bunny calf crow ostrich iguana octopus
+    alligator eel ox""")
 TRAITS = _words("""happy kind brave shy curious silly clever friendly gentle playful sleepy cheerful
     busy funny quiet smart honest eager bold calm lively merry polite patient careful clumsy helpful
     generous chatty thoughtful bouncy fluffy tidy messy daring lucky jolly wise loving timid nosy
     speedy adventurous energetic imaginative excited""")
-HOMES = _words("""in a small house near the woods, in a little town by the sea, on a big farm,
-    in a cozy house on a hill, in a busy city, in a quiet village, by a sparkling lake,
-    near a big green forest, in a yellow house with a red door, at the edge of a meadow,
-    in a tiny cottage with a garden, on a houseboat on the river, in a tall apartment building,
-    under a big oak tree, in a burrow under a hill, near an old windmill, on a quiet street,
-    in a log cabin in the mountains, in a treehouse in the woods, next to a bakery""", ",")
-HOBBIES = _words("""play outside, read books, sing songs, draw pictures, dig in the dirt, climb trees,
-    run and jump, build towers with blocks, look at the stars, splash in puddles, dance in the sun,
-    collect pretty rocks, play hide and seek, pick flowers, watch the clouds, make up stories,
-    count the birds, bake, fly kites, swim in the lake, ride bikes, paint with bright colors,
-    play the drum, skip stones, jump rope, chase butterflies, feed the ducks, plant seeds,
-    ask questions, tell jokes, blow bubbles, whistle, roll down hills, visit the library,
-    help in the kitchen, play catch, build sandcastles, make paper boats, listen to the rain,
-    hum little songs, look for bugs, do puzzles""", ",")
+HOMES = _words("""in a small house near the woods, in a little town by the sea, on a big farm, in a
+    cozy house on a hill, in a busy city, in a quiet village, by a sparkling lake, near a big green
+    forest, in a yellow house with a red door, at the edge of a meadow, in a tiny cottage with a
+    garden, on a houseboat on the river, in a tall apartment building, under a big oak tree, in a
+    burrow under a hill, near an old windmill, on a quiet street, in a log cabin in the mountains,
+    in a treehouse in the woods, next to a bakery""", ",")
+HOBBIES = _words("""play outside, read books, sing songs, draw pictures, dig in the dirt, climb
+    trees, run and jump, build towers with blocks, look at the stars, splash in puddles, dance in
+    the sun, collect pretty rocks, play hide and seek, pick flowers, watch the clouds, make up
+    stories, count the birds, bake, fly kites, swim in the lake, ride bikes, paint with bright
+    colors, play the drum, skip stones, jump rope, chase butterflies, feed the ducks, plant seeds,
+    ask questions, tell jokes, blow bubbles, whistle, roll down hills, visit the library, help in
+    the kitchen, play catch, build sandcastles, make paper boats, listen to the rain, hum little
+    songs, look for bugs, do puzzles""", ",")
 # (place, preposition for "at the place"): the plots are outdoors, so every place is too.
-PLACES = tuple(tuple(p.split(":")) for p in _words("""the park:at, the beach:at, the forest:in,
-    the garden:in, the farm:on, the lake:by, the meadow:in, the playground:at, the pond:by,
-    the river:by, the zoo:at, the woods:in, the field:in, the orchard:in, the hill:on,
-    the backyard:in, the seaside:at, the mountain:on, the island:on, the valley:in, the jungle:in,
-    the campsite:at, the fair:at, the harbor:at, the village square:in, the schoolyard:in,
-    the riverbank:on, the sunflower field:in, the apple farm:on, the fountain:by""", ","))
-WHENS = _words("""One day, One sunny morning, One afternoon, One windy day, One summer evening,
-    On a cold winter day, One bright spring morning, Early one morning, One Saturday,
-    One warm afternoon, Last summer, One autumn day, One foggy morning, One Sunday,
-    One chilly evening, On a hot summer day, One quiet morning, One cloudy day, One fine day,
-    After breakfast one day, On the first day of spring, One Tuesday, One breezy afternoon""", ",")
+PLACES = tuple(tuple(p.split(":")) for p in _words("""the park:at, the beach:at, the forest:in, the
+    garden:in, the farm:on, the lake:by, the meadow:in, the playground:at, the pond:by, the
+    river:by, the zoo:at, the woods:in, the field:in, the orchard:in, the hill:on, the backyard:in,
+    the seaside:at, the mountain:on, the island:on, the valley:in, the jungle:in, the campsite:at,
+    the fair:at, the harbor:at, the village square:in, the schoolyard:in, the riverbank:on, the
+    sunflower field:in, the apple farm:on, the fountain:by""", ","))
+WHENS = _words("""One day, One sunny morning, One afternoon, One windy day, One summer evening, On a
+    cold winter day, One bright spring morning, Early one morning, One Saturday, One warm afternoon,
+    Last summer, One autumn day, One foggy morning, One Sunday, One chilly evening, On a hot summer
+    day, One quiet morning, One cloudy day, One fine day, After breakfast one day, On the first day
+    of spring, One Tuesday, One breezy afternoon""", ",")
 ADULTS = (("mom", True), ("dad", False), ("grandma", True), ("grandpa", False), ("aunt", True),
           ("uncle", False))
 COLORS = _words("""red blue green yellow orange purple pink white brown gold shiny striped spotted
@@ -74,34 +76,32 @@ TOYS = _words("""ball, kite, toy car, doll, teddy bear, toy boat, balloon, drum,
     whistle, yo-yo, spinning top, jump rope, truck, umbrella, hat, book, shell, feather, marble,
     key, bell, crayon, scarf, acorn, egg, pinwheel, puppet, wagon, sailboat, rocket, dinosaur,
     ukulele, xylophone, trumpet, flute, compass, lantern, backpack, blanket, pillow, sweater, boot,
-    mitten, necklace, bracelet, coin, button, pebble, paintbrush, notebook, kazoo, race car,
-    fire truck, rubber duck, toy horse, pine cone, unicorn""", ",")
+    mitten, necklace, bracelet, coin, button, pebble, paintbrush, notebook, kazoo, race car, fire
+    truck, rubber duck, toy horse, pine cone, unicorn""", ",")
 TOSSABLE = _words("kite, ball, balloon, hat, frisbee, paper plane, scarf, toy plane, beach ball, "
                   "boot, mitten, rubber duck, sock", ",")
-FRAGILE = _words("""cup, bowl, vase, toy car, robot, kite, drum, jar, clock, lamp, toy plane,
-    music box, egg, mirror, snow globe, teapot, glass bird, plate, piggy bank, flower pot,
-    lantern, watch, clay pot, toy boat""", ",")
-SIGHTS = _words("""Birds sang in the tall trees, Bees buzzed from flower to flower,
-    The sky was a clear bright blue, Fluffy white clouds drifted across the sky,
-    A cool breeze rustled the leaves, The grass sparkled with morning dew,
-    Butterflies danced over the daisies, The air smelled of pine and wild roses,
-    Frogs croaked softly by the water, Golden leaves crunched under every step,
-    Squirrels chased each other up the trees, The sun felt warm and gentle,
-    Little boats bobbed on the shimmering water, A rooster crowed somewhere far away,
-    Crickets chirped in the long grass, Puffy dandelions swayed in the wind,
-    Ducks paddled in a neat little line, Cherry blossoms drifted down like pink snow,
-    A woodpecker tapped on an old trunk, Ladybugs crawled along the fence,
-    The smell of fresh bread came from a nearby bakery, Seagulls circled high above,
-    Tall sunflowers nodded their heavy heads, A rainbow of kites flapped in the wind""", ",")
+FRAGILE = _words("""cup, bowl, vase, toy car, robot, kite, drum, jar, clock, lamp, toy plane, music
+    box, egg, mirror, snow globe, teapot, glass bird, plate, piggy bank, flower pot, lantern, watch,
+    clay pot, toy boat""", ",")
+SIGHTS = _words("""Birds sang in the tall trees, Bees buzzed from flower to flower, The sky was a
+    clear bright blue, Fluffy white clouds drifted across the sky, A cool breeze rustled the leaves,
+    The grass sparkled with morning dew, Butterflies danced over the daisies, The air smelled of
+    pine and wild roses, Frogs croaked softly by the water, Golden leaves crunched under every step,
+    Squirrels chased each other up the trees, The sun felt warm and gentle, Little boats bobbed on
+    the shimmering water, A rooster crowed somewhere far away, Crickets chirped in the long grass,
+    Puffy dandelions swayed in the wind, Ducks paddled in a neat little line, Cherry blossoms
+    drifted down like pink snow, A woodpecker tapped on an old trunk, Ladybugs crawled along the
+    fence, The smell of fresh bread came from a nearby bakery, Seagulls circled high above, Tall
+    sunflowers nodded their heavy heads, A rainbow of kites flapped in the wind""", ",")
 HAPPY = ("happy", "glad", "joyful", "cheerful")
 SAD = ("sad", "upset", "unhappy", "gloomy")
 SCARED = ("scared", "afraid", "frightened", "nervous")
 ANGRY = ("angry", "cross", "grumpy", "upset")
-SPOTS = _words("""under a bush, behind a big rock, in the tall grass, under a pile of leaves,
-    next to an old tree, inside a hollow log, by the fence, under a bench, near a muddy puddle,
-    behind a flower pot, on top of an anthill, in a bird's nest, beside the swings,
-    under a wooden bridge, between two big roots, behind a shed, near the old well,
-    under a picnic table, in a patch of clover, behind a stack of hay, under a fallen branch""", ",")
+SPOTS = _words("""under a bush, behind a big rock, in the tall grass, under a pile of leaves, next
+    to an old tree, inside a hollow log, by the fence, under a bench, near a muddy puddle, behind a
+    flower pot, on top of an anthill, in a bird's nest, beside the swings, under a wooden bridge,
+    between two big roots, behind a shed, near the old well, under a picnic table, in a patch of
+    clover, behind a stack of hay, under a fallen branch""", ",")
 
 
 def article(phrase: str) -> str:
@@ -433,7 +433,8 @@ def plot_race(s: Scene) -> tuple[list[str], tuple[str, ...]]:
     return [
         f"{s.when}, {h.name} and {s.buddy()} were playing {s.at_place}.",
         s.say(f, f"Let's race to {goal}!"),
-        s.pick("They ran as fast as they could.", f"{h.name} and {f.name} ran with all their might."),
+        s.pick("They ran as fast as they could.",
+               f"{h.name} and {f.name} ran with all their might."),
         f"{h.name} was ahead, but then {h.sub} heard a cry behind {h.obj}.",
         f"{f.name} had tripped over a root and hurt {f.pos} knee.",
         f"{h.name} could win the race, but {h.sub} stopped and ran back.",
@@ -531,8 +532,8 @@ def write_story_splits(out_dir: str | Path, n_train: int = 4000, n_val: int = 30
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="data/stories")
-    for flag, default in (("--n_train", 4000), ("--n_val", 300), ("--n_test", 300), ("--seed", 1337)):
-        p.add_argument(flag, type=int, default=default)
+    for flag, default in (("n_train", 4000), ("n_val", 300), ("n_test", 300), ("seed", 1337)):
+        p.add_argument(f"--{flag}", type=int, default=default)
     args = p.parse_args(argv)
     for path in write_story_splits(args.out, args.n_train, args.n_val, args.n_test, args.seed):
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
