@@ -88,14 +88,11 @@ class Tokenizer:
     def encode_lines(self, lines: list[str], num_threads: int = 1) -> np.ndarray:
         """One uint16 stream for many lines: each stripped non-blank line as [BOS] + ids."""
         lines = [s for s in (line.strip() for line in lines) if s]
-        pieces = self.sp.encode(lines, num_threads=num_threads)
-        out = np.empty(sum(map(len, pieces)) + len(pieces), dtype=np.uint16)
-        pos = 0
-        for ids in pieces:
-            out[pos] = self.bos_id
-            out[pos + 1 : pos + 1 + len(ids)] = ids
-            pos += 1 + len(ids)
-        return out
+        flat: list[int] = []  # one Python list, one conversion: faster than filling numpy slices
+        for ids in self.sp.encode(lines, num_threads=num_threads):
+            flat.append(self.bos_id)
+            flat.extend(ids)
+        return np.array(flat, dtype=np.uint16)
 
 
 def _input_lines(files: list[Path]) -> Iterator[str]:
