@@ -97,8 +97,8 @@ def iter_records(path, num_records: int | None = None, wet: bool = False,
     """Every response (or, with `wet`, conversion) record of a WARC as a (kind, url, ...) tuple.
 
     A file that is empty or not a WARC raises WarcError; a record that cannot be parsed is
-    yielded as kind "broken", and a stream that breaks mid-file (truncated gzip) ends the file
-    after one "broken" record and a one-line warning, keeping everything read before it.
+    yielded as kind "broken" with a one-line warning on stderr, and a stream that breaks
+    mid-file (truncated gzip) ends the file there, keeping everything read before it.
     """
     path = require_file(path)
     if path.stat().st_size == 0:
@@ -114,19 +114,45 @@ def iter_records(path, num_records: int | None = None, wet: bool = False,
                 break
             except Exception as e:  # warcio raises many types on foreign or damaged input
                 reason = " ".join(str(e).split())[:120] or type(e).__name__
-                if n_any == 0:
+                if n_read == 0:  # nothing usable yet: this is not a WARC we can read
                     raise WarcError(f"{path}: not a readable WARC file: {reason}") from None
-                print(f"warning: {path}: stopped after record {n_any}: {reason}", file=sys.stderr)
-                yield ("broken", "", None, None)
+                yield _stopped(path, n_any, reason)
                 break
             n_any += 1
-            if rec.rec_type != want:
+            if n_any == 1 and rec.format.startswith("arc") and not str(
+                    rec.rec_headers.get_header("length") or "").isdigit():
+                # warcio reads any first line as an old ARC header; a real one has a length
+                raise WarcError(f"{path}: not a WARC file (first line is not a WARC header)")
+            if not rec.rec_type:  # warcio's stand-in for a header it could not parse
+                yield _stopped(path, n_any, "unreadable record header (truncated or corrupt)")
                 continue
-            n_read += 1
-            try:
-                yield _payload_record(rec, wet, max_bytes)
-            except Exception:  # a damaged body (bad chunking, bad gzip) spoils one record only
-                yield ("broken", rec.rec_headers.get_header("WARC-Target-URI") or "", None, None)
+            if rec.rec_type == want:
+                n_read += 1
+                try:
+                    item = _payload_record(rec, wet, max_bytes)
+                except Exception:  # a damaged body (bad chunking, gzip) spoils one record only
+                    item = ("broken", rec.rec_headers.get_header("WARC-Target-URI") or "", None,
+                            None)
+                yield item
+            if _cut_short(rec):
+                yield _stopped(path, n_any, "the file ends inside this record (truncated)")
+                break
+
+
+def _cut_short(rec) -> bool:
+    """True when the file ended before the record's Content-Length (warcio stays silent)."""
+    stream = rec.raw_stream
+    try:
+        while stream.read(1 << 16):
+            pass
+    except Exception:
+        return True
+    return getattr(stream, "limit", 0) > 0
+
+
+def _stopped(path, n_records: int, reason: str) -> tuple:
+    print(f"warning: {path}: record {n_records}: {reason}; skipped", file=sys.stderr)
+    return ("broken", "", None, None)
 
 
 def read_warc(path, num_records: int | None = None) -> Iterator[tuple[str, bytes]]:
