@@ -340,12 +340,15 @@ def main(argv: list[str] | None = None) -> None:
     k.add_argument("--overwrite_tokenized", action="store_true")
     k.add_argument("--workers", type=int, default=None)
     args = p.parse_args(argv)
-    if args.command == "train":
-        path = train_tokenizer(args.input, args.vocab_size, args.model_prefix)
-        print(f"wrote {path} ({Tokenizer(path).vocab_size} pieces)")
-        return
-    bins = tokenize_directory(args.data_path, args.tokenized_dir, args.tokenizer,
-                              args.overwrite_tokenized, args.workers)
+    try:
+        if args.command == "train":
+            path = train_tokenizer(args.input, args.vocab_size, args.model_prefix)
+            print(f"wrote {path} ({Tokenizer(path).vocab_size} pieces)")
+            return
+        bins = tokenize_directory(args.data_path, args.tokenized_dir, args.tokenizer,
+                                  args.overwrite_tokenized, args.workers)
+    except (OSError, ValueError) as e:  # bad input: one line, no traceback
+        raise SystemExit(f"error: {e}") from None
     meta = read_metadata(bins[0].parent)
     for b in bins:
         print(f"{b}: {meta[b.name]['token_count']:,} tokens")
