@@ -12,6 +12,120 @@ import sys
 BENCHMARKS: dict = {}
 
 
+def _hf_twin(model):
+    """transformers' LlamaForCausalLM with the same config and weights (through export_hf)."""
+    import tempfile
+
+    from transformers import LlamaForCausalLM
+
+    from hwlib.model import export_hf
+
+    with tempfile.TemporaryDirectory() as d:
+        export_hf(model, d)
+        return LlamaForCausalLM.from_pretrained(d).float()
+
+
+def _model_args(argv: list[str], prog: str, **defaults):
+    import argparse
+
+    p = argparse.ArgumentParser(prog=f"python -m hwlib.bench {prog}")
+    p.add_argument("--preset", default="42M", help="LlamaConfig preset (random weights)")
+    for name, value in defaults.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=value)
+    return p.parse_args(argv)
+
+
+def _best_of(repeats: int, fns: dict) -> dict:
+    """Best wall time of each fn over `repeats` rounds, the fns interleaved so that load from
+    other processes on a shared machine hits both alike."""
+    import time
+
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def _report(title: str, tokens: int, best: dict, target: float) -> None:
+    ours, theirs = tokens / best["hwlib"], tokens / best["transformers"]
+    print(title)
+    print(f"  hwlib        {ours:10.1f} tokens/s  ({best['hwlib']:.3f} s)")
+    print(f"  transformers {theirs:10.1f} tokens/s  ({best['transformers']:.3f} s)")
+    print(f"  ratio {ours / theirs:.2f}x (target >= {target}x)")
+
+
+def bench_generate(argv: list[str]) -> None:
+    """Greedy KV-cache generation, hwlib vs transformers' generate, same weights."""
+    import torch
+
+    from hwlib.model import Llama, LlamaConfig
+
+    a = _model_args(argv, "generate", batch=1, prompt_len=16, new_tokens=256, repeats=3)
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset(a.preset)).eval()
+    hf = _hf_twin(model).eval()
+    hf.generation_config.eos_token_id = None  # always produce exactly new_tokens
+    hf.generation_config.pad_token_id = 0
+    prompt = torch.randint(0, model.config.vocab_size, (a.batch, a.prompt_len))
+    mask = torch.ones_like(prompt)
+    out = {}
+
+    def ours():
+        out["hwlib"] = model.generate(prompt, a.new_tokens)
+
+    def theirs():
+        out["hf"] = hf.generate(prompt, attention_mask=mask, max_new_tokens=a.new_tokens,
+                                do_sample=False)
+
+    with torch.inference_mode():
+        ours(), theirs()  # warm-up
+        best = _best_of(a.repeats, {"hwlib": ours, "transformers": theirs})
+    title = (f"generate {a.preset}: batch {a.batch}, prompt {a.prompt_len}, {a.new_tokens} new "
+             f"tokens, greedy, float32, {torch.get_num_threads()} threads")
+    _report(title, a.batch * a.new_tokens, best, 1.5)
+    print(f"  same greedy continuation: {torch.equal(out['hwlib'], out['hf'])}")
+
+
+def bench_train_step(argv: list[str]) -> None:
+    """One training step (forward, backward, AdamW), hwlib vs transformers, same weights."""
+    import torch
+    import torch.nn.functional as F
+
+    from hwlib.model import Llama, LlamaConfig
+
+    a = _model_args(argv, "train-step", batch=8, seq_len=256, repeats=3)
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset(a.preset)).train()
+    hf = _hf_twin(model).train()
+    x = torch.randint(0, model.config.vocab_size, (a.batch, a.seq_len + 1))
+    x, y = x[:, :-1], x[:, 1:]
+    opts = {m: torch.optim.AdamW(m.parameters(), lr=1e-4) for m in (model, hf)}
+
+    def step(m, loss_fn):
+        opts[m].zero_grad(set_to_none=True)
+        loss_fn().backward()
+        opts[m].step()
+
+    def ours():
+        step(model, lambda: model(x, y)[1])
+
+    def theirs():
+        step(hf, lambda: F.cross_entropy(hf(input_ids=x).logits.flatten(0, 1), y.flatten()))
+
+    ours(), theirs()  # warm-up (allocates the optimizer state)
+    best = _best_of(a.repeats, {"hwlib": ours, "transformers": theirs})
+    title = (f"train-step {a.preset}: batch {a.batch} x {a.seq_len}, forward+backward+AdamW, "
+             f"float32, {torch.get_num_threads()} threads")
+    _report(title, a.batch * a.seq_len, best, 1.0)
+
+
+BENCHMARKS["generate"] = bench_generate
+BENCHMARKS["train-step"] = bench_train_step
+
+
 def bench_tokenize(argv: list[str]) -> None:
     """tokenize_directory throughput with 1 and N pool workers on the bundled stories, repeated."""
     import argparse
@@ -55,6 +169,103 @@ def bench_tokenize(argv: list[str]) -> None:
 
 
 BENCHMARKS["tokenize"] = bench_tokenize
+
+
+def bench_preprocess(argv: list[str]) -> None:
+    """Records/s per worker for the whole pipeline and per stage; dedup on 10k and 100k texts."""
+    import argparse
+    import random
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from hwlib import preprocess as pp
+    from hwlib.utils import DATA_DIR
+
+    p = argparse.ArgumentParser(prog="python -m hwlib.bench preprocess")
+    p.add_argument("warc", nargs="?", default=str(DATA_DIR / "sample.warc.gz"))
+    p.add_argument("--min_records", type=int, default=1000, help="repeat the file up to this")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--extractor", default="bs4")
+    p.add_argument("--dedup_sizes", default="10000,100000")
+    a = p.parse_args(argv)
+
+    raw = Path(a.warc).read_bytes()
+    per_copy = sum(1 for _ in pp.iter_records(a.warc))
+    copies = max(1, -(-a.min_records // max(per_copy, 1)))
+    with tempfile.TemporaryDirectory() as d:
+        # Concatenated .warc.gz files are one valid multi-member .warc.gz.
+        big = Path(d) / ("big.warc.gz" if a.warc.endswith(".gz") else "big.warc")
+        big.write_bytes(raw * copies)
+        n = per_copy * copies
+        print(f"{a.warc}: {per_copy} response records x {copies} copies = {n} records")
+        for workers in sorted({1, a.workers}):
+            t0 = time.perf_counter()
+            stats = pp.run_pipeline(fname=str(big), output=None, dfname=None, workers=workers,
+                                    extractor=a.extractor, progress=False)
+            dt = time.perf_counter() - t0
+            print(f"  full pipeline, {workers} worker(s): {n / dt:8.1f} records/s "
+                  f"({n / dt / workers:.1f} per worker; {stats['html']} pages, "
+                  f"{stats['deduplicated']} kept, {dt:.2f} s)")
+
+    # Per stage, one process; each rate counts the records that reach that stage.
+    records = [r for r in pp.iter_records(a.warc) if r[0] == "html"] * copies
+    rules = pp.QualityRules(bad_word_list=pp.load_bad_words())
+    pp.english_probability("warm up the model")
+    stages = ["decode+extract", "clean", "pii", "quality", "english", "minhash"]
+    took, seen = dict.fromkeys(stages, 0.0), dict.fromkeys(stages, 0)
+
+    def timed(name, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        took[name] += time.perf_counter() - t0
+        seen[name] += 1
+        return out
+
+    for _, _, html, charset in records:
+        text = timed("decode+extract", lambda: pp.html_to_text(html, charset, a.extractor))
+        text = timed("clean", pp.clean_text, text)
+        if not text:
+            continue
+        text = timed("pii", pp.replace_pii, text)
+        if timed("quality", pp.failed_rules, text, rules):
+            continue
+        if timed("english", pp.english_probability, text) < pp.ENGLISH_THRESHOLD:
+            continue
+        timed("minhash", pp.minhash_signature, text)
+    print("  per stage (1 process):")
+    for name in stages:
+        rate = seen[name] / took[name] if took[name] else float("inf")
+        print(f"    {name:<15} {rate:10.1f} records/s  ({seen[name]} records, "
+              f"{1000 * took[name] / max(seen[name], 1):.3f} ms each)")
+
+    # Dedup: short synthetic texts, 10% of them near copies of an earlier one.
+    vocab = sorted({w.lower().strip(".,;:") for _, paras in _articles() for para in paras
+                    for w in para.split()})
+    for size in (int(s) for s in a.dedup_sizes.split(",") if s):
+        rng = random.Random(0)
+        texts = []
+        for i in range(size):
+            if i > 10 and rng.random() < 0.1:
+                words = texts[rng.randrange(i)].split()
+                words[rng.randrange(len(words))] = rng.choice(vocab)
+                texts.append(" ".join(words))
+            else:
+                texts.append(" ".join(rng.choice(vocab) for _ in range(rng.randint(15, 40))))
+        t0 = time.perf_counter()
+        kept = pp.deduplicate_texts(texts)
+        dt = time.perf_counter() - t0
+        print(f"  deduplicate_texts {size:>7} texts: {dt:6.2f} s "
+              f"({1e6 * dt / size:.0f} us/text, {size - len(kept)} removed)")
+
+
+def _articles():
+    from hwlib.sample_pages import ARTICLES
+
+    return ARTICLES.values()
+
+
+BENCHMARKS["preprocess"] = bench_preprocess
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,521 @@
+"""LLaMA2 in one file: config, RMSNorm, RoPE, attention, SwiGLU, KV-cache generation, checkpoints.
+
+    model = Llama(LlamaConfig.preset("tiny", vocab_size=512))
+    logits, loss = model(tokens, targets)          # (B, T, vocab_size); mean CE, or None
+
+Weight names are the course's (minllama: `compute_query`, ...) so its `stories42M.pt` loads;
+llama2.c checkpoints (`wq/wk/wv/wo`) load too; `export_hf` writes a transformers LlamaForCausalLM.
+Speed: `python -m hwlib.bench generate` and `python -m hwlib.bench train-step`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hwlib.utils import CheckpointError, atomic_torch_save, safe_torch_load
+
+# PyTorch >= 2.5 broadcasts key/value heads inside SDPA; older versions need an explicit repeat.
+_SDPA_GQA = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 5)
+
+
+@dataclass
+class LlamaConfig:
+    vocab_size: int = 32000
+    dim: int = 512
+    n_layers: int = 8
+    n_heads: int = 8
+    n_kv_heads: int | None = None  # None = n_heads; fewer gives grouped-query attention
+    hidden_dim: int | None = None  # None = 2/3 * 4 * dim rounded up to multiple_of (llama2.c)
+    multiple_of: int = 32
+    layer_norm_eps: float = 1e-5
+    max_seq_len: int = 1024
+    dropout: float = 0.0
+    rope_theta: float = 10000.0
+    attention: str = "sdpa"  # "sdpa" (PyTorch's fused kernel) or "explicit" (the course exercise)
+
+    # (dim, n_layers, n_heads, n_kv_heads, vocab_size, multiple_of, max_seq_len) from llama2.c's
+    # README table and training flags; "42M" is also the course's stories42M.pt.
+    PRESETS = {
+        "tiny": (64, 2, 4, 2, 512, 16, 256),
+        "260K": (64, 5, 8, 4, 512, 4, 512),
+        "15M": (288, 6, 6, 6, 32000, 32, 256),
+        "42M": (512, 8, 8, 8, 32000, 32, 1024),
+        "110M": (768, 12, 12, 12, 32000, 32, 1024),
+    }
+    # model_args keys that other codebases store but that change nothing here.
+    IGNORED_KEYS = ("position_embedding_type", "use_cache", "max_batch_size", "flash")
+
+    def __post_init__(self):
+        if self.n_kv_heads is None:
+            self.n_kv_heads = self.n_heads
+        if self.dim % self.n_heads or self.n_heads % self.n_kv_heads or self.head_dim % 2:
+            raise ValueError(
+                f"bad LlamaConfig: dim={self.dim} must split into n_heads={self.n_heads} heads of"
+                f" even size, and n_heads must be a multiple of n_kv_heads={self.n_kv_heads}")
+        if self.attention not in ("sdpa", "explicit"):
+            raise ValueError(f"attention must be 'sdpa' or 'explicit', got {self.attention!r}")
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    @property
+    def ffn_dim(self) -> int:
+        if self.hidden_dim is not None:
+            return self.hidden_dim
+        hidden = int(2 * (4 * self.dim) / 3)
+        return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> LlamaConfig:
+        """A named size: "tiny" (tests, demo), "260K", "15M", "42M" (the course), "110M"."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
+        keys = ("dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "multiple_of")
+        return cls(**{**dict(zip(keys + ("max_seq_len",), cls.PRESETS[name])), **overrides})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LlamaConfig:
+        """Build from a course / llama2.c / hwlib `model_args` dict (`norm_eps` is an alias)."""
+        d = {k: v for k, v in d.items() if k not in cls.IGNORED_KEYS}
+        if "norm_eps" in d:
+            d["layer_norm_eps"] = d.pop("norm_eps")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(d) - fields):
+            raise ValueError(f"model_args has unknown keys {unknown}; known: {sorted(fields)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class RMSNorm(nn.Module):
+    """x / sqrt(mean(x^2) + eps) * weight, in float32 (Zhang & Sennrich 2019)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return xf.type_as(x) * self.weight
+
+
+def precompute_rope(head_dim: int, max_seq_len: int, theta: float = 10000.0):
+    """cos and sin of position * theta^(-2i / head_dim), each (max_seq_len, head_dim // 2)."""
+    freqs = theta ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    angles = torch.outer(torch.arange(max_seq_len, dtype=torch.float64), freqs)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rotary_emb(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (2i, 2i+1) of x (B, T, heads, head_dim) by the angles of cos/sin (T, .).
+
+    Meta's and llama2.c's convention; transformers rotates halves (i, i + head_dim/2) instead,
+    which is why `export_hf` permutes the query/key rows.
+    """
+    x_even, x_odd = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # (B, T, heads, head_dim // 2)
+    cos, sin = cos[:, None, :], sin[:, None, :]  # (T, 1, head_dim // 2), broadcast over heads
+    out = torch.stack((x_even * cos - x_odd * sin, x_even * sin + x_odd * cos), dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
+def compute_query_key_value_scores(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                   dropout_p: float = 0.0, training: bool = False) -> torch.Tensor:
+    """Causal softmax(q k^T / sqrt(head_dim)) v on (B, heads, T, head_dim) tensors, step by step.
+
+    Keys may have fewer heads than queries (grouped-query attention) and may be longer than the
+    queries (a KV cache): query i then sits at position i + Tk - Tq and sees keys up to there.
+    """
+    n_rep = query.size(1) // key.size(1)
+    if n_rep > 1:  # each key/value head serves n_rep consecutive query heads
+        key = key.repeat_interleave(n_rep, dim=1)  # (B, n_heads, Tk, head_dim)
+        value = value.repeat_interleave(n_rep, dim=1)
+    Tq, Tk = query.size(2), key.size(2)
+    scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))  # (B, n_heads, Tq, Tk)
+    future = torch.ones(Tq, Tk, dtype=torch.bool, device=query.device).triu(Tk - Tq + 1)
+    scores = scores.masked_fill(future, float("-inf"))
+    probs = F.dropout(F.softmax(scores.float(), dim=-1).type_as(query), dropout_p, training)
+    return probs @ value  # (B, n_heads, Tq, head_dim)
+
+
+class Linear(nn.Linear):
+    """nn.Linear without bias, plus a faster CPU path for the few rows of token-by-token decoding.
+
+    PyTorch's CPU BLAS runs a (few rows) x weight^T product on one thread; cut into k blocks of
+    output rows, it becomes a batched matmul spread over all cores (about 2x faster decoding on
+    2 cores). Every output is still the same dot product, so the results are identical.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(in_features, out_features, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // self.in_features
+        k = math.gcd(self.out_features, max(8, 2 * torch.get_num_threads()))
+        if x.device.type != "cpu" or rows > 16 or k == 1:
+            return F.linear(x, self.weight)
+        w = self.weight.view(k, -1, self.in_features).transpose(1, 2)  # (k, in, out / k)
+        y = torch.matmul(x.reshape(rows, self.in_features), w)  # (k, rows, out / k)
+        return y.transpose(0, 1).reshape(*x.shape[:-1], self.out_features)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        c = config
+        self.n_heads, self.n_kv_heads, self.head_dim = c.n_heads, c.n_kv_heads, c.head_dim
+        self.compute_query = Linear(c.dim, c.n_heads * c.head_dim)
+        self.compute_key = Linear(c.dim, c.n_kv_heads * c.head_dim)
+        self.compute_value = Linear(c.dim, c.n_kv_heads * c.head_dim)
+        self.compute_output = Linear(c.n_heads * c.head_dim, c.dim)
+        self.resid_dropout = nn.Dropout(c.dropout)
+        self.dropout, self.implementation = c.dropout, c.attention
+
+    def compute_query_key_value_scores(self, query, key, value) -> torch.Tensor:
+        """The course's exercise: explicit causal attention with attention dropout."""
+        return compute_query_key_value_scores(query, key, value, self.dropout, self.training)
+
+    def sdpa(self, query, key, value) -> torch.Tensor:
+        """The same function through PyTorch's fused kernel."""
+        Tq, Tk = query.size(2), key.size(2)
+        mask = None  # Tq == Tk is plain causal; one new query sees the whole cache
+        if 1 < Tq < Tk:  # a chunk appended to a cache: causal, aligned to the last key
+            mask = torch.ones(Tq, Tk, dtype=torch.bool, device=query.device).tril(Tk - Tq)
+        gqa = {}
+        if self.n_kv_heads != self.n_heads and _SDPA_GQA:
+            gqa = {"enable_gqa": True}
+        elif self.n_kv_heads != self.n_heads:
+            key = key.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+            value = value.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+        p = self.dropout if self.training else 0.0
+        return F.scaled_dot_product_attention(
+            query, key, value, attn_mask=mask, dropout_p=p, is_causal=Tq == Tk > 1, **gqa)
+
+    def forward(self, x, cos, sin, cache=None, start_pos: int = 0) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.compute_query(x).view(B, T, self.n_heads, self.head_dim)
+        k = self.compute_key(x).view(B, T, self.n_kv_heads, self.head_dim)
+        v = self.compute_value(x).view(B, T, self.n_kv_heads, self.head_dim)
+        q, k = apply_rotary_emb(q, cos, sin), apply_rotary_emb(k, cos, sin)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, hd)
+        if cache is not None:  # write this chunk into the preallocated cache, attend to all of it
+            cache_k, cache_v = cache  # (B, n_kv_heads, max_seq_len, head_dim)
+            end = start_pos + T
+            cache_k[:, :, start_pos:end], cache_v[:, :, start_pos:end] = k, v
+            k, v = cache_k[:, :, :end], cache_v[:, :, :end]  # (B, n_kv_heads, end, head_dim)
+        if self.implementation == "sdpa":
+            out = self.sdpa(q, k, v)
+        else:
+            out = self.compute_query_key_value_scores(q, k, v)
+        out = out.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, dim)
+        return self.resid_dropout(self.compute_output(out))
+
+
+class FeedForward(nn.Module):
+    """SwiGLU: w2(silu(w1 x) * w3 x) (Shazeer 2020, as in LLaMA)."""
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float):
+        super().__init__()
+        self.w1 = Linear(dim, hidden_dim)
+        self.w2 = Linear(hidden_dim, dim)
+        self.w3 = Linear(dim, hidden_dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+
+
+class LlamaLayer(nn.Module):
+    """Pre-norm block: h = x + attention(norm(x)), then h + feed_forward(norm(h))."""
+
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        self.attention = Attention(config)
+        self.feed_forward = FeedForward(config.dim, config.ffn_dim, config.dropout)
+        self.attention_norm = RMSNorm(config.dim, config.layer_norm_eps)
+        self.ffn_norm = RMSNorm(config.dim, config.layer_norm_eps)
+
+    def forward(self, x, cos, sin, cache=None, start_pos: int = 0) -> torch.Tensor:
+        h = x + self.attention(self.attention_norm(x), cos, sin, cache, start_pos)
+        return h + self.feed_forward(self.ffn_norm(h))
+
+
+class Llama(nn.Module):
+    def __init__(self, config: LlamaConfig):
+        super().__init__()
+        self.config = config
+        self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
+        self.dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(LlamaLayer(config) for _ in range(config.n_layers))
+        self.norm = RMSNorm(config.dim, config.layer_norm_eps)
+        self.output = Linear(config.dim, config.vocab_size)
+        self.tok_embeddings.weight = self.output.weight  # tied input/output embeddings
+        # Derived from the config, so kept out of state dicts (persistent=False).
+        cos, sin = precompute_rope(config.head_dim, config.max_seq_len, config.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        # GPT-2 scaled init: projections that add into the residual stream get std / sqrt(2L), so
+        # the stream's variance does not grow with depth. (llama2.c and the course scale w3, not
+        # w2, but w2 is the feed-forward's residual projection.)
+        for name, p in self.named_parameters():
+            if name.endswith(("compute_output.weight", "w2.weight")):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layers))
+
+    def hidden(self, tokens: torch.Tensor, caches=None, start_pos: int = 0) -> torch.Tensor:
+        """Final normed hidden states (B, T, dim) of tokens (B, T) at positions start_pos..."""
+        T = tokens.size(1)
+        if start_pos + T > self.config.max_seq_len:
+            raise ValueError(f"{start_pos + T} positions > max_seq_len={self.config.max_seq_len}")
+        cos = self.rope_cos[start_pos : start_pos + T]
+        sin = self.rope_sin[start_pos : start_pos + T]
+        h = self.dropout(self.tok_embeddings(tokens))  # (B, T, dim)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, cos, sin, None if caches is None else caches[i], start_pos)
+        return self.norm(h)
+
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None):
+        """Logits (B, T, vocab_size), and the mean cross-entropy over targets != -1 (or None)."""
+        logits = self.output(self.hidden(tokens))
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
+        return logits, loss
+
+    def num_params(self) -> int:
+        """Parameters, counting the tied embedding/output matrix once."""
+        return sum(p.numel() for p in self.parameters())
+
+    def flops_per_token(self, seq_len: int) -> int:
+        """Training FLOPs per token (forward + backward), PaLM appendix B: 6N + 12 L H Q T.
+
+        N counts every parameter once, so the tied embedding matrix stands for the output matmul
+        (the embedding lookup is no matmul), as in PaLM and nanoGPT; 12 L H Q T is attention's
+        q k^T and probs v at context length T.
+        """
+        c = self.config
+        return 6 * self.num_params() + 12 * c.n_layers * c.n_heads * c.head_dim * seq_len
+
+    @torch.inference_mode()
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
+                 top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
+                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+        """Extend idx (B, T) by up to max_new_tokens; returns (B, T + n) token ids.
+
+        temperature 0 is greedy; otherwise sample softmax(logits / temperature) restricted to the
+        top_k tokens and/or the top_p nucleus. A row that emits eos_id keeps emitting it; all
+        rows done stops early. The cache (prefill once, then one token per step) gives what
+        recomputing the last max_seq_len tokens every step gives (`use_cache=False`); past
+        max_seq_len that recomputation is what runs, as RoPE positions cannot slide.
+        """
+        c, L = self.config, self.config.max_seq_len
+        caches, pos = None, 0
+        if use_cache:  # allocated once per call; each step writes one position
+            shape = (idx.size(0), c.n_kv_heads, L, c.head_dim)
+            w = self.output.weight
+            caches = [(w.new_empty(shape), w.new_empty(shape)) for _ in range(c.n_layers)]
+        done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
+        for _ in range(max_new_tokens):
+            if caches is not None and idx.size(1) <= L:
+                h = self.hidden(idx[:, pos:], caches, pos)  # the prompt once, then one token
+                pos = idx.size(1)
+            else:
+                h = self.hidden(idx[:, -L:])
+            nxt = sample_next(self.output(h[:, -1]), temperature, top_k, top_p, generator)
+            if eos_id is not None:
+                nxt = torch.where(done, eos_id, nxt)
+                done |= nxt == eos_id
+            idx = torch.cat((idx, nxt[:, None]), dim=1)
+            if eos_id is not None and bool(done.all()):
+                break
+        return idx
+
+
+def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None) -> torch.Tensor:
+    """Next token ids (B,) from logits (B, V): argmax, or a top-k / top-p restricted sample."""
+    if temperature == 0.0:
+        return logits.argmax(dim=-1)
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(dim=-1)
+        # Drop a token once the tokens ranked above it hold top_p (so the first always stays).
+        drop = probs.cumsum(dim=-1) - probs >= top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+
+
+# ---- checkpoints: the course's {"model", "model_args"}, llama2.c names, Hugging Face ----
+
+_LLAMA2C = {".wq.": ".compute_query.", ".wk.": ".compute_key.", ".wv.": ".compute_value.",
+            ".wo.": ".compute_output."}
+_DERIVED = ("freqs_cos", "freqs_sin", "freqs_cis", "rope_cos", "rope_sin")  # rebuilt from config
+_TIED = ("output.weight", "tok_embeddings.weight")
+
+
+def _canonical_state_dict(state: dict) -> dict:
+    """Strip torch.compile/DDP prefixes, map llama2.c names to the course's, drop RoPE tables."""
+    out = {}
+    for name, tensor in state.items():
+        while name.startswith(("_orig_mod.", "module.")):
+            name = name.split(".", 1)[1]
+        for old, new in _LLAMA2C.items():
+            name = name.replace(old, new)
+        if name.split(".")[-1] not in _DERIVED:
+            out[name] = tensor
+    for a, b in (_TIED, _TIED[::-1]):  # one tensor, two names: either one is complete
+        if a in out and b not in out:
+            out[b] = out[a]
+    return out
+
+
+def _load_weights(model: Llama, state: dict, source) -> Llama:
+    state = _canonical_state_dict(state)
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        def show(keys):
+            return f"{keys[:6]}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+        raise CheckpointError(f"{source}: weights do not match the config: missing keys "
+                              f"{show(missing)}, unexpected keys {show(unexpected)}")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:  # right names, wrong shapes
+        detail = " ".join(str(e).split("\n")[1:3]).strip()
+        raise CheckpointError(f"{source}: weights do not match the config: {detail}") from None
+    return model
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> None:
+    """Write {"model": state_dict, "model_args": config dict, **extra} atomically."""
+    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
+    model = getattr(model, "module", model)  # unwrap DDP
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save({"model": state, "model_args": model.config.to_dict(), **extra}, path)
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Llama:
+    """A Llama (eval mode) from a course, hwlib or llama2.c .pt checkpoint; weights_only."""
+    ckpt = safe_torch_load(path, map_location=device)
+    if not isinstance(ckpt, dict) or not {"model", "model_args"} <= set(ckpt):
+        found = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: not a model checkpoint: expected keys 'model' and "
+                              f"'model_args', found {found}")
+    try:
+        config = LlamaConfig.from_dict(ckpt["model_args"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: bad model_args: {e}") from None
+    with torch.device(device):
+        model = Llama(config)
+    return _load_weights(model, ckpt["model"], path).eval()
+
+
+def _permute_rotary(w: torch.Tensor, n_heads: int, to_hf: bool) -> torch.Tensor:
+    """Reorder each head's q/k rows between interleaved pairs (2i, 2i+1) and halves (i, i + d/2).
+
+    Rotating row pairs (2i, 2i+1) equals rotating rows (i, i + d/2) after this permutation, and
+    q . k is unchanged when q and k share a row order, so both conventions give the same model.
+    """
+    rows, cols = w.shape
+    half = rows // n_heads // 2
+    shape = (n_heads, half, 2, cols) if to_hf else (n_heads, 2, half, cols)
+    return w.reshape(shape).transpose(1, 2).reshape(rows, cols)
+
+
+_HF = {"attention.compute_query": "self_attn.q_proj", "attention.compute_key": "self_attn.k_proj",
+       "attention.compute_value": "self_attn.v_proj",
+       "attention.compute_output": "self_attn.o_proj", "feed_forward.w1": "mlp.gate_proj",
+       "feed_forward.w2": "mlp.down_proj", "feed_forward.w3": "mlp.up_proj",
+       "attention_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+       "tok_embeddings": "embed_tokens"}
+
+
+def export_hf(model: Llama, out_dir: str | os.PathLike) -> Path:
+    """Write a transformers LlamaForCausalLM directory (config.json + weights); returns it."""
+    c, out_dir = model.config, Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hf = {}
+    for name, w in model.state_dict().items():
+        w = w.detach().float().cpu()
+        if name.endswith(("compute_query.weight", "compute_key.weight")):
+            w = _permute_rotary(w, c.n_heads if "query" in name else c.n_kv_heads, to_hf=True)
+        for ours, theirs in _HF.items():
+            name = name.replace(ours, theirs)
+        name = "lm_head.weight" if name == "output.weight" else "model." + name
+        hf[name] = w.contiguous().clone()  # lm_head too: llama.cpp's converter may look for it
+    config = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocab_size,
+        "hidden_size": c.dim, "intermediate_size": c.ffn_dim, "num_hidden_layers": c.n_layers,
+        "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv_heads,
+        "head_dim": c.head_dim, "max_position_embeddings": c.max_seq_len,
+        "rms_norm_eps": c.layer_norm_eps, "hidden_act": "silu", "tie_word_embeddings": True,
+        "rope_theta": c.rope_theta,  # read by transformers 4.x and llama.cpp's converter
+        "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},  # 5.x
+        "attention_bias": False, "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2,
+        "torch_dtype": "float32",
+    }
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    try:  # safetensors comes with transformers; plain torch weights load as well
+        from safetensors.torch import save_file
+    except ImportError:
+        atomic_torch_save(hf, out_dir / "pytorch_model.bin")
+    else:
+        save_file(hf, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    return out_dir
+
+
+def from_hf(path_or_model) -> Llama:
+    """A Llama from a transformers LlamaForCausalLM, or from a directory that holds one."""
+    hf, source = path_or_model, path_or_model
+    if isinstance(hf, (str, os.PathLike)):
+        try:
+            from transformers import LlamaForCausalLM
+        except ImportError:
+            raise ImportError("from_hf needs transformers: pip install 'hwlib[eval]'") from None
+        hf = LlamaForCausalLM.from_pretrained(str(path_or_model)).float()
+    else:
+        source = type(hf).__name__
+    hc = hf.config
+    # transformers 5 keeps theta in rope_parameters (rope_scaling aliases it); 4.x in rope_theta.
+    rope = getattr(hc, "rope_parameters", None) or getattr(hc, "rope_scaling", None) or {}
+    if rope.get("rope_type", rope.get("type", "default")) != "default":
+        raise ValueError(f"{source}: rope scaling {rope} is not supported")
+    if getattr(hc, "head_dim", None) not in (None, hc.hidden_size // hc.num_attention_heads):
+        raise ValueError(f"{source}: head_dim != hidden_size / num_attention_heads")
+    config = LlamaConfig(
+        vocab_size=hc.vocab_size, dim=hc.hidden_size, n_layers=hc.num_hidden_layers,
+        n_heads=hc.num_attention_heads, n_kv_heads=hc.num_key_value_heads,
+        hidden_dim=hc.intermediate_size, layer_norm_eps=hc.rms_norm_eps,
+        max_seq_len=hc.max_position_embeddings,
+        rope_theta=float(rope.get("rope_theta", getattr(hc, "rope_theta", 10000.0))))
+    sd = {k: v.detach().float().cpu() for k, v in hf.state_dict().items()}
+    emb = sd["model.embed_tokens.weight"]
+    if not torch.equal(sd.pop("lm_head.weight", emb), emb):
+        raise ValueError(f"{source}: lm_head differs from embed_tokens; hwlib ties the two")
+    ours = {}
+    for name, w in sd.items():
+        name = name.removeprefix("model.")
+        for mine, theirs in _HF.items():
+            name = name.replace(theirs, mine)
+        if name.endswith(("compute_query.weight", "compute_key.weight")):
+            heads = config.n_heads if "query" in name else config.n_kv_heads
+            w = _permute_rotary(w, heads, to_hf=False)
+        ours[name] = w
+    return _load_weights(Llama(config), ours, source).eval()

@@ -1,0 +1,367 @@
+"""Tests for hwlib.model: shapes, attention, RoPE, generation, checkpoints, transformers parity."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hwlib.model import (
+    Linear,
+    Llama,
+    LlamaConfig,
+    apply_rotary_emb,
+    compute_query_key_value_scores,
+    export_hf,
+    from_hf,
+    load_checkpoint,
+    precompute_rope,
+    sample_next,
+    save_checkpoint,
+)
+from hwlib.utils import CheckpointError
+
+V = 97  # a vocabulary size no preset uses, so a hard-coded size would show
+
+
+def tiny(**kw) -> Llama:
+    torch.manual_seed(kw.pop("seed", 0))
+    return Llama(LlamaConfig.preset("tiny", vocab_size=V, **kw)).eval()
+
+
+def tokens(B=2, T=12, seed=1) -> torch.Tensor:
+    return torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(seed))
+
+
+# ---- config and shapes ----
+
+
+def test_presets_match_llama2c_sizes():
+    expected_ffn = {"260K": 172, "15M": 768, "42M": 1376, "110M": 2048}
+    nominal = {"260K": 260e3, "15M": 15e6, "42M": 42e6, "110M": 110e6}
+    for name, ffn in expected_ffn.items():
+        c = LlamaConfig.preset(name)
+        assert c.ffn_dim == ffn
+        with torch.device("meta"):
+            n = Llama(c).num_params()
+        assert abs(n - nominal[name]) / nominal[name] < 0.03, (name, n)
+    assert LlamaConfig.preset("42M").max_seq_len == 1024
+    with pytest.raises(ValueError, match="unknown preset"):
+        LlamaConfig.preset("7B")
+
+
+def test_from_dict_accepts_course_and_llama2c_model_args():
+    llama2c = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=None, vocab_size=V, hidden_dim=None,
+                   multiple_of=16, norm_eps=1e-6, max_seq_len=128, dropout=0.0)
+    c = LlamaConfig.from_dict(llama2c)
+    assert c.layer_norm_eps == 1e-6 and c.n_kv_heads == 4
+    assert LlamaConfig.from_dict(c.to_dict()) == c
+    course = {**llama2c, "position_embedding_type": "rotary", "use_cache": True}
+    course["layer_norm_eps"] = course.pop("norm_eps")
+    assert LlamaConfig.from_dict(course).layer_norm_eps == 1e-6
+    with pytest.raises(ValueError, match="n_layer"):
+        LlamaConfig.from_dict({**llama2c, "n_layer": 3})
+    with pytest.raises(ValueError, match="n_kv_heads"):
+        LlamaConfig(dim=64, n_heads=4, n_kv_heads=3)
+
+
+def test_forward_shapes_and_loss_ignores_minus_one():
+    model = tiny()
+    x = tokens()
+    logits, loss = model(x)
+    assert logits.shape == (2, 12, V) and loss is None
+    y = tokens(seed=2)
+    y[0, :5] = -1
+    _, loss = model(x, y)
+    keep = y.flatten() != -1
+    manual = F.cross_entropy(logits.flatten(0, 1)[keep], y.flatten()[keep])
+    assert torch.allclose(loss, manual, atol=1e-6)
+    with pytest.raises(ValueError, match="max_seq_len"):
+        model(torch.zeros(1, 257, dtype=torch.long))
+
+
+def test_state_dict_uses_the_course_names_and_no_rope_tables():
+    names = set(tiny(n_layers=1).state_dict())
+    layer = "layers.0."
+    assert names == {
+        "tok_embeddings.weight", "norm.weight", "output.weight",
+        *(layer + f"attention.compute_{p}.weight" for p in ("query", "key", "value", "output")),
+        *(layer + f"feed_forward.w{i}.weight" for i in (1, 2, 3)),
+        layer + "attention_norm.weight", layer + "ffn_norm.weight",
+    }
+
+
+def test_tied_embeddings_num_params_and_flops():
+    model = tiny()
+    assert model.tok_embeddings.weight is model.output.weight
+    unique = {id(p): p.numel() for p in model.parameters()}
+    assert model.num_params() == sum(unique.values())
+    per_layer = 64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 176 + 2 * 64  # q,o + k,v (GQA) + ffn + norms
+    assert model.num_params() == V * 64 + 2 * per_layer + 64
+    c = model.config
+    assert model.flops_per_token(100) == 6 * model.num_params() + 12 * 2 * 4 * 16 * 100
+
+
+def test_scaled_init_of_residual_projections():
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig(vocab_size=V, dim=256, n_layers=8, n_heads=4))
+    layer = model.layers[0]
+    scaled = 0.02 / math.sqrt(2 * 8)
+    assert abs(layer.attention.compute_output.weight.std().item() - scaled) < 0.1 * scaled
+    assert abs(layer.feed_forward.w2.weight.std().item() - scaled) < 0.1 * scaled
+    assert abs(layer.attention.compute_query.weight.std().item() - 0.02) < 0.002
+
+
+# ---- RoPE and attention ----
+
+
+def test_rope_matches_hand_computed_rotation():
+    # Course case: head_dim 4, query 2 * ones at positions 0 and 1; pair i turns by pos * 1e4^(-i/2)
+    cos, sin = precompute_rope(4, 20)
+    out = apply_rotary_emb(2 * torch.ones(1, 2, 2, 4), cos[:2], sin[:2])
+    assert torch.equal(out[0, 0], 2 * torch.ones(2, 4))
+    expected = []
+    for i in range(2):
+        a = 1.0 * 10000 ** (-2 * i / 4)
+        expected += [2 * math.cos(a) - 2 * math.sin(a), 2 * math.sin(a) + 2 * math.cos(a)]
+    assert torch.allclose(out[0, 1], torch.tensor([expected, expected]), atol=1e-6)
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    cos, sin = precompute_rope(8, 64)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(m, n):
+        qm = apply_rotary_emb(q, cos[m : m + 1], sin[m : m + 1])
+        kn = apply_rotary_emb(k, cos[n : n + 1], sin[n : n + 1])
+        return (qm * kn).sum().item()
+
+    assert score(5, 2) == pytest.approx(score(40, 37), abs=1e-5)
+    assert score(5, 2) != pytest.approx(score(5, 3), abs=1e-3)
+
+
+def naive_attention(q, k, v):
+    """Loop-by-loop causal attention with query i at key position i + Tk - Tq."""
+    B, H, Tq, D = q.shape
+    Hk, Tk = k.shape[1], k.shape[2]
+    out = torch.zeros_like(q)
+    for b in range(B):
+        for h in range(H):
+            kv = h // (H // Hk)
+            for i in range(Tq):
+                visible = i + Tk - Tq + 1
+                s = torch.tensor([q[b, h, i] @ k[b, kv, j] / math.sqrt(D) for j in range(visible)])
+                out[b, h, i] = s.softmax(0) @ v[b, kv, :visible]
+    return out
+
+
+@pytest.mark.parametrize("Tq,Tk", [(5, 5), (1, 6), (3, 7)])
+def test_explicit_attention_matches_loops_with_gqa_and_cache(Tq, Tk):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 4, Tq, 8), torch.randn(2, 2, Tk, 8), torch.randn(2, 2, Tk, 8)
+    expected = naive_attention(q, k, v)
+    assert torch.allclose(compute_query_key_value_scores(q, k, v), expected, atol=1e-5)
+    attn = tiny().layers[0].attention
+    assert torch.allclose(attn.sdpa(q, k, v), expected, atol=1e-5)
+
+
+def test_explicit_model_equals_sdpa_model():
+    x = tokens(T=30)
+    a = tiny(attention="sdpa")(x)[0]
+    b = tiny(attention="explicit")(x)[0]
+    assert (a - b).abs().max() < 1e-5
+
+
+def test_attention_dropout_only_in_training():
+    model = tiny(attention="explicit", dropout=0.5)
+    x = tokens()
+    assert torch.equal(model(x)[0], model(x)[0])
+    model.train()
+    assert not torch.equal(model(x)[0], model(x)[0])
+
+
+def test_linear_decode_path_matches_plain_matmul():
+    torch.manual_seed(0)
+    layer = Linear(48, 40)
+    for shape in [(1, 48), (1, 1, 48), (3, 1, 48), (16, 48), (4, 9, 48)]:
+        x = torch.randn(shape)
+        assert torch.allclose(layer(x), x @ layer.weight.T, atol=1e-6), shape
+
+
+# ---- generation ----
+
+
+def test_kv_cache_equals_recompute_greedy_and_sampled():
+    model = tiny()
+    x = tokens(B=3, T=7)
+    assert torch.equal(model.generate(x, 20), model.generate(x, 20, use_cache=False))
+    kw = dict(temperature=0.9, top_k=20, top_p=0.95)
+    a = model.generate(x, 20, generator=torch.Generator().manual_seed(3), **kw)
+    b = model.generate(x, 20, generator=torch.Generator().manual_seed(3), use_cache=False, **kw)
+    assert torch.equal(a, b) and a.shape == (3, 27)
+
+
+def test_generation_past_max_seq_len_and_long_prompts():
+    model = tiny(max_seq_len=16)
+    x = tokens(B=2, T=10)
+    out = model.generate(x, 15)  # the window fills after 6 new tokens
+    assert torch.equal(out, model.generate(x, 15, use_cache=False))
+    assert torch.equal(out[:, :10], x) and out.shape == (2, 25)
+    long = tokens(B=1, T=40)
+    out = model.generate(long, 3)
+    assert torch.equal(out[:, :40], long)
+    assert out[0, 40] == model(long[:, -16:])[0][0, -1].argmax()
+
+
+def test_greedy_is_argmax_and_top_k_1_is_greedy():
+    model = tiny()
+    x = tokens(B=2, T=5)
+    out = model.generate(x, 6)
+    seq = x
+    for _ in range(6):  # recompute the argmax by hand
+        seq = torch.cat((seq, model(seq)[0][:, -1].argmax(-1, keepdim=True)), dim=1)
+    assert torch.equal(out, seq)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(model.generate(x, 6, temperature=1.0, top_k=1, generator=g), out)
+
+
+def test_sampling_is_deterministic_given_a_generator():
+    model = tiny()
+    x = tokens(B=2, T=5)
+
+    def run(seed):
+        return model.generate(x, 15, temperature=1.5, generator=torch.Generator().manual_seed(seed))
+
+    assert torch.equal(run(7), run(7))
+    assert not torch.equal(run(7), run(8))
+
+
+def test_top_k_and_top_p_never_leave_the_allowed_set():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 50, generator=g) * 2
+    n = 4000
+    batch = logits.expand(n, -1)
+    order = np.argsort(-logits[0].numpy(), kind="stable")
+    top5 = set(order[:5].tolist())
+    samples = sample_next(batch, 1.0, top_k=5, generator=g)
+    assert set(samples.tolist()) == top5  # never outside, and every allowed token shows up
+    probs = torch.softmax(logits[0].double(), 0).numpy()[order]
+    n_nucleus = int(np.searchsorted(np.cumsum(probs), 0.7) + 1)  # smallest prefix holding 0.7
+    nucleus = set(order[:n_nucleus].tolist())
+    samples = sample_next(batch, 1.0, top_p=0.7, generator=g)
+    assert set(samples.tolist()) == nucleus
+    both = set(order[: min(3, n_nucleus)].tolist())
+    assert set(sample_next(batch, 1.0, top_k=3, top_p=0.7, generator=g).tolist()) == both
+    # Unrestricted sampling reaches far more tokens, so the checks above can fail.
+    assert len(set(sample_next(batch, 1.0, generator=g).tolist())) > len(nucleus) + 10
+
+
+def test_rows_stop_at_eos():
+    model = tiny()
+    x = tokens(B=2, T=4, seed=5)
+    free = model.generate(x, 12)
+    eos = int(free[0, 4 + 2])  # row 0 emits this token at step 3
+    out = model.generate(x, 12, eos_id=eos)
+    first = {r: next((i for i in range(4, free.size(1)) if free[r, i] == eos), None) for r in (0, 1)}
+    assert first[0] is not None and first[0] <= 6
+    for r in (0, 1):
+        stop = first[r] if first[r] is not None else out.size(1)
+        assert torch.equal(out[r, :stop], free[r, :stop])  # the same until its own eos
+        assert (out[r, stop:] == eos).all()  # then only eos
+    if first[1] is None:
+        assert out.size(1) == free.size(1)
+    assert model.generate(x[:1], 12, eos_id=eos).size(1) == first[0] + 1  # all done: stop early
+
+
+# ---- checkpoints ----
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = tiny()
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, model, iter_num=7, best_val_loss=1.5)
+    raw = torch.load(path, weights_only=True)
+    assert raw["iter_num"] == 7 and raw["model_args"]["vocab_size"] == V
+    loaded = load_checkpoint(path)
+    x = tokens()
+    assert torch.equal(loaded(x)[0], model(x)[0]) and not loaded.training
+
+
+def llama2c_state(model: Llama) -> dict:
+    names = {"compute_query": "wq", "compute_key": "wk", "compute_value": "wv", "compute_output": "wo"}
+    state = {}
+    for k, v in model.state_dict().items():
+        for ours, theirs in names.items():
+            k = k.replace(ours, theirs)
+        state[k] = v.clone()
+    return state
+
+
+def test_llama2c_checkpoint_with_compile_and_ddp_prefixes(tmp_path):
+    model = tiny()
+    state = {"_orig_mod." + k: v for k, v in llama2c_state(model).items()}
+    state["_orig_mod.freqs_cos"] = torch.zeros(3)  # llama2.c's RoPE tables are derived, dropped
+    args = {k: v for k, v in model.config.to_dict().items() if k not in ("attention", "rope_theta")}
+    args["norm_eps"] = args.pop("layer_norm_eps")
+    torch.save({"model": state, "model_args": args, "optimizer": {}, "iter_num": 3}, tmp_path / "a.pt")
+    x = tokens()
+    assert torch.equal(load_checkpoint(tmp_path / "a.pt")(x)[0], model(x)[0])
+    ddp = {"module." + k: v for k, v in model.state_dict().items()}
+    torch.save({"model": ddp, "model_args": model.config.to_dict()}, tmp_path / "b.pt")
+    assert torch.equal(load_checkpoint(tmp_path / "b.pt")(x)[0], model(x)[0])
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path):
+    model = tiny()
+    state = dict(model.state_dict())
+    del state["layers.1.feed_forward.w2.weight"]
+    state["layers.1.extra.weight"] = torch.zeros(1)
+    torch.save({"model": state, "model_args": model.config.to_dict()}, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(tmp_path / "bad.pt")
+    msg = str(e.value)
+    assert "bad.pt" in msg and "layers.1.feed_forward.w2.weight" in msg
+    assert "layers.1.extra.weight" in msg and "\n" not in msg
+    wrong = LlamaConfig.preset("tiny", vocab_size=V + 1).to_dict()
+    torch.save({"model": model.state_dict(), "model_args": wrong}, tmp_path / "shape.pt")
+    with pytest.raises(CheckpointError, match="shape.pt.*size mismatch"):
+        load_checkpoint(tmp_path / "shape.pt")
+    torch.save({"weights": state}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="foreign.pt.*model_args"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+class Payload:  # any pickled Python object could run code on load
+    pass
+
+
+def test_pickle_payload_is_refused(tmp_path):
+    model = tiny()
+    path = tmp_path / "evil.pt"
+    torch.save({"model": model.state_dict(), "model_args": model.config.to_dict(), "x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="evil.pt"):
+        load_checkpoint(path)
+
+
+# ---- transformers parity ----
+
+
+def test_transformers_parity_and_back(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    model = tiny()  # the tiny preset uses grouped-query attention (4 heads, 2 kv heads)
+    export_hf(model, tmp_path)
+    hf = transformers.LlamaForCausalLM.from_pretrained(tmp_path).float().eval()
+    x = tokens(B=2, T=40)
+    with torch.no_grad():
+        ours, theirs = model(x)[0], hf(x).logits
+    assert (ours - theirs).abs().max() < 1e-4
+    prompt = x[:, :8]
+    hf_out = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=24,
+                         do_sample=False, eos_token_id=None, pad_token_id=0)
+    assert torch.equal(model.generate(prompt, 24), hf_out)
+    for back in (from_hf(tmp_path), from_hf(hf)):
+        assert torch.equal(back(x)[0], ours)
+        assert back.config.hidden_dim == model.config.ffn_dim
