@@ -99,8 +99,9 @@ class DuplicateIndex:
     512-byte signature and one integer per band each), never with the texts themselves.
     """
 
-    def __init__(self, threshold: float = DEDUP_THRESHOLD, num_perm: int = NUM_PERM,
-                 ngram: int = NGRAM):
+    def __init__(
+        self, threshold: float = DEDUP_THRESHOLD, num_perm: int = NUM_PERM, ngram: int = NGRAM
+    ):
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"dedup threshold must be in (0, 1], got {threshold}")
         self.threshold, self.num_perm, self.ngram = threshold, num_perm, ngram
@@ -142,8 +143,12 @@ class DuplicateIndex:
         return "new"
 
 
-def deduplicate_texts(texts: Iterable[str], threshold: float = DEDUP_THRESHOLD,
-                      num_perm: int = NUM_PERM, ngram: int = NGRAM) -> list[str]:
+def deduplicate_texts(
+    texts: Iterable[str],
+    threshold: float = DEDUP_THRESHOLD,
+    num_perm: int = NUM_PERM,
+    ngram: int = NGRAM,
+) -> list[str]:
     """Drop exact and near duplicates (MinHash + LSH), keeping first occurrences in order."""
     index = DuplicateIndex(threshold, num_perm, ngram)
     return [t for t in texts if index.add(t) == "new"]

@@ -6,7 +6,8 @@
 Per-record stages are pure top-level functions (html_to_text, clean_text, replace_pii,
 heuristic_quality_filter, is_english_text), so `process_record` maps onto a process pool as is.
 One driver, `run_pipeline`, owns reading, counting, the funnel, dedup and writing as it goes.
-Quality rules live in hwlib.quality and dedup in hwlib.dedup; both are re-exported here.
+HTML extraction lives in hwlib.extract, text rules in hwlib.quality and dedup in hwlib.dedup;
+their public functions are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,11 +21,8 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-from bs4 import BeautifulSoup
-from bs4.element import NavigableString, PreformattedString, Script, Stylesheet, TemplateString
 from warcio.archiveiterator import ArchiveIterator
 
 from hwlib.dedup import (  # noqa: F401  (re-exported API)
@@ -36,6 +34,7 @@ from hwlib.dedup import (  # noqa: F401  (re-exported API)
     exact_key,
     minhash_signature,
 )
+from hwlib.extract import decode_html, html_to_text, undecodable  # noqa: F401  (re-exported)
 from hwlib.quality import (  # noqa: F401  (re-exported API)
     ENGLISH_THRESHOLD,
     QualityRules,
@@ -52,7 +51,6 @@ from hwlib.quality import (  # noqa: F401  (re-exported API)
 from hwlib.utils import DATA_DIR, require_file
 
 MAX_PAGE_BYTES = 8 * 2**20  # bigger payloads are skipped unread (Common Crawl cuts at 1 MiB)
-MAX_BAD_CHAR_RATIO = 0.1  # decoded text with more U+FFFD/control chars than this is undecodable
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -81,8 +79,11 @@ def _payload_record(rec, wet: bool, max_bytes: int) -> tuple:
         return ("broken", url, None, None)  # not an HTTP message at all (garbage bytes)
     if not code.startswith("2"):
         return ("http_status", url, None, None)
-    ctype = http.get_header("Content-Type") or rec.rec_headers.get_header(
-        "WARC-Identified-Payload-Type") or ""
+    ctype = (
+        http.get_header("Content-Type")
+        or rec.rec_headers.get_header("WARC-Identified-Payload-Type")
+        or ""
+    )
     if ctype.split(";")[0].strip().lower() not in HTML_TYPES:
         return ("non_html", url, None, None)
     data = rec.content_stream().read(max_bytes + 1)  # undoes chunked/gzip transfer encodings
@@ -92,8 +93,9 @@ def _payload_record(rec, wet: bool, max_bytes: int) -> tuple:
     return ("html", url, data, m.group(1) if m else None)
 
 
-def iter_records(path, num_records: int | None = None, wet: bool = False,
-                 max_bytes: int = MAX_PAGE_BYTES) -> Iterator[tuple]:
+def iter_records(
+    path, num_records: int | None = None, wet: bool = False, max_bytes: int = MAX_PAGE_BYTES
+) -> Iterator[tuple]:
     """Every response (or, with `wet`, conversion) record of a WARC as a (kind, url, ...) tuple.
 
     A file that is empty or not a WARC raises WarcError; a record that cannot be parsed is
@@ -119,8 +121,11 @@ def iter_records(path, num_records: int | None = None, wet: bool = False,
                 yield _stopped(path, n_any, reason)
                 break
             n_any += 1
-            if n_any == 1 and rec.format.startswith("arc") and not str(
-                    rec.rec_headers.get_header("length") or "").isdigit():
+            if (
+                n_any == 1
+                and rec.format.startswith("arc")
+                and not str(rec.rec_headers.get_header("length") or "").isdigit()
+            ):
                 # warcio reads any first line as an old ARC header; a real one has a length
                 raise WarcError(f"{path}: not a WARC file (first line is not a WARC header)")
             if not rec.rec_type:  # warcio's stand-in for a header it could not parse
@@ -131,8 +136,12 @@ def iter_records(path, num_records: int | None = None, wet: bool = False,
                 try:
                     item = _payload_record(rec, wet, max_bytes)
                 except Exception:  # a damaged body (bad chunking, gzip) spoils one record only
-                    item = ("broken", rec.rec_headers.get_header("WARC-Target-URI") or "", None,
-                            None)
+                    item = (
+                        "broken",
+                        rec.rec_headers.get_header("WARC-Target-URI") or "",
+                        None,
+                        None,
+                    )
                 yield item
             if _cut_short(rec):
                 yield _stopped(path, n_any, "the file ends inside this record (truncated)")
@@ -170,138 +179,6 @@ def read_wet(path, num_records: int | None = None) -> Iterator[tuple[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# HTML to text
-
-_META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.I)
-# WHATWG Encoding Standard: these labels mean a superset in practice.
-_CODEC_ALIASES = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
-                  "us-ascii": "cp1252", "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030",
-                  "x-gbk": "gb18030", "shift_jis": "cp932", "ks_c_5601-1987": "cp949"}
-
-
-def _codec(label) -> str | None:
-    if not label:
-        return None
-    label = (label.decode("ascii", "ignore") if isinstance(label, bytes) else label).lower()
-    label = _CODEC_ALIASES.get(label, label)
-    if label.startswith(("utf-16", "utf-32")):
-        return "utf-8"  # an ASCII-compatible page cannot really be UTF-16 (WHATWG rule)
-    try:
-        import codecs
-
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-def decode_html(data: bytes, charset: str | None = None) -> str:
-    """Bytes to str: BOM, then the HTTP charset, then <meta charset>, then UTF-8 with U+FFFD."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    meta = _META_CHARSET.search(data, 0, 4096)
-    tried = [c for c in (_codec(charset), _codec(meta.group(1) if meta else None)) if c]
-    for codec in dict.fromkeys(tried + ["utf-8"]):  # strict first: a mislabel shows as an error
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return data.decode("utf-8", errors="replace")
-
-
-def _undecodable(text: str) -> bool:
-    head = text[:20000]
-    bad = head.count("\ufffd") + sum(head.count(c) for c in "\x00\x01\x02\x03\x04\x05\x06\x07")
-    return bad > MAX_BAD_CHAR_RATIO * max(len(head), 1)
-
-
-_DROP_TAGS = frozenset(
-    "script style noscript template head iframe object embed svg canvas nav footer aside "
-    "button select option input textarea dialog menu".split()
-)
-_BLOCK_TAGS = frozenset(
-    "address article blockquote br dd details div dl dt fieldset figcaption figure form h1 h2 "
-    "h3 h4 h5 h6 header hr li main ol p pre section summary table tbody tfoot thead tr ul "
-    "caption center".split()
-)
-_CELL_TAGS = frozenset(("td", "th"))
-_NEVER_DROP = frozenset(("html", "body", "main", "article"))
-# Class/id words of site chrome; whole words only, so "menu-item" matches but "menus" does not.
-_BOILERPLATE = re.compile(
-    r"(?<![a-z])(?:nav|navbar|navigation|menu|menubar|breadcrumbs?|sidebar|footer|cookies?|"
-    r"consent|gdpr|share|sharing|social|newsletter|subscribe|advert\w{0,12}|ads|sponsored|"
-    r"popup|modal|skip-link|related-posts)(?![a-z])", re.I)
-_CHROME_ROLES = frozenset(("navigation", "banner", "contentinfo", "complementary", "search",
-                           "dialog", "alertdialog", "menu", "menubar"))
-_SKIP_STRINGS = (PreformattedString, Script, Stylesheet, TemplateString)  # comments, doctype, ..
-_END = object()  # marks the end of a block element on the traversal stack
-
-
-def _is_chrome(tag, in_main: bool) -> bool:
-    name = tag.name
-    if name in _DROP_TAGS:
-        return True
-    if name == "header" and not in_main:  # a page header; an article's own header is content
-        return True
-    if name in _NEVER_DROP:
-        return False
-    attrs = tag.attrs
-    if not attrs:
-        return False
-    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
-        return True
-    if attrs.get("role") in _CHROME_ROLES:
-        return True
-    cls = attrs.get("class")
-    words = (" ".join(cls) if isinstance(cls, list) else cls or "") + " " + (attrs.get("id") or "")
-    return bool(words.strip()) and _BOILERPLATE.search(words) is not None
-
-
-def _soup_text(soup) -> str:
-    """Visible text with block elements on their own lines (iterative: deep trees are safe)."""
-    out: list[str] = []
-    stack: list = [(soup, False)]
-    while stack:
-        node, in_main = stack.pop()
-        if node is _END:
-            out.append("\n")
-        elif isinstance(node, NavigableString):
-            if not isinstance(node, _SKIP_STRINGS):  # a newline in source text is just a space
-                out.append(node.replace("\n", " ").replace("\r", " "))
-        elif not _is_chrome(node, in_main):
-            name = node.name
-            if name in _BLOCK_TAGS:
-                out.append("\n")
-                stack.append((_END, in_main))
-            elif name in _CELL_TAGS:
-                out.append(" ")
-            in_main = in_main or name in ("article", "main")
-            stack.extend((c, in_main) for c in reversed(node.contents))
-    return "".join(out)
-
-
-def _collapse(text: str) -> str:
-    """Collapse runs of whitespace inside lines and drop empty lines."""
-    lines = (" ".join(line.split()) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
-
-
-def html_to_text(html: bytes | str, charset: str | None = None, extractor: str = "bs4") -> str:
-    """Visible text of a page without menus, footers, banners or scripts; one block per line.
-
-    `extractor="resiliparse"` uses Resiliparse's main-content extractor (pip install hwlib[fast]).
-    """
-    text = decode_html(html, charset) if isinstance(html, bytes) else html
-    if extractor == "resiliparse":
-        from resiliparse.extract.html2text import extract_plain_text  # optional, fast
-
-        return _collapse(extract_plain_text(text, main_content=True, alt_texts=False,
-                                            links=False, list_bullets=False))
-    if extractor != "bs4":
-        raise ValueError(f"unknown extractor {extractor!r}; use 'bs4' or 'resiliparse'")
-    return _collapse(_soup_text(BeautifulSoup(text, "lxml")))
-
-
-# ---------------------------------------------------------------------------------------------
 # The per-record stages, as one pure function a worker pool can map
 
 
@@ -327,7 +204,7 @@ def process_record(record: tuple, opts: StageOptions) -> tuple:
     try:
         if kind == "html":
             html = decode_html(payload, charset)
-            if _undecodable(html):
+            if undecodable(html):
                 return ("undecodable", url, None)
             text = html_to_text(html, extractor=opts.extractor)
         else:
@@ -376,8 +253,12 @@ class PipelineConfig:
 
 SKIP_KINDS = ("non_html", "http_status", "too_large", "broken", "undecodable")
 STAGES = ("extracted", "cleaned", "quality", "english", "deduplicated")
-_REJECTED_AT = {"extract": "extracted", "clean": "cleaned", "quality": "quality",
-                "english": "english"}
+_REJECTED_AT = {
+    "extract": "extracted",
+    "clean": "cleaned",
+    "quality": "quality",
+    "english": "english",
+}
 
 
 def _throttled(records: Iterator[tuple], slots: threading.Semaphore) -> Iterator[tuple]:
@@ -418,8 +299,14 @@ def run_pipeline(cfg: PipelineConfig | None = None, **overrides) -> dict:
     first = next(records, None)  # opening errors (empty, not a WARC) surface here, in one line
     records = _chain(first, records) if first is not None else iter(())
     stats: dict = dict.fromkeys(("records_read", *SKIP_KINDS, "html", *STAGES), 0)
-    stats.update(exact_duplicates=0, near_duplicates=0, pii_documents=0, pii_masks=0,
-                 quality_failures=Counter(), examples={})
+    stats.update(
+        exact_duplicates=0,
+        near_duplicates=0,
+        pii_documents=0,
+        pii_masks=0,
+        quality_failures=Counter(),
+        examples={},
+    )
     index = DuplicateIndex(cfg.dedup_threshold)
     lines = LineDeduplicator() if cfg.dedup_lines else None
     # Line-buffered: each kept document reaches the file at once, so a crash loses nothing.
@@ -427,8 +314,12 @@ def run_pipeline(cfg: PipelineConfig | None = None, **overrides) -> dict:
     try:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=cfg.num_records, unit="rec", desc="preprocess",
-                   disable=not (cfg.progress and sys.stderr.isatty()))
+        bar = tqdm(
+            total=cfg.num_records,
+            unit="rec",
+            desc="preprocess",
+            disable=not (cfg.progress and sys.stderr.isatty()),
+        )
         for outcome, url, detail in _results(cfg, records, opts):
             bar.update(1)
             stats["records_read"] += 1
@@ -505,8 +396,10 @@ def load_topic_dataset(path) -> list[str]:
         items = json.loads(path.read_text(encoding="utf-8"))["data"]
         return [item["text"] for item in items]
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a topic dataset ({{'data': [{{'text': ...}}]}}): "
-                         f"{type(e).__name__}: {str(e)[:80]}") from None
+        raise ValueError(
+            f"{path}: not a topic dataset ({{'data': [{{'text': ...}}]}}): "
+            f"{type(e).__name__}: {str(e)[:80]}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -515,8 +408,9 @@ def main(argv: list[str] | None = None) -> None:
         default = f.default
         if isinstance(default, bool):
             flag = f"--no_{f.name}" if default else f"--{f.name}"
-            parser.add_argument(flag, dest=f.name, action="store_false" if default else
-                                "store_true")
+            parser.add_argument(
+                flag, dest=f.name, action="store_false" if default else "store_true"
+            )
         elif f.name == "skip_rules":
             parser.add_argument("--skip_rules", default="", help="comma-separated rule names")
         else:

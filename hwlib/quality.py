@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hwlib.utils import DATA_DIR, require_file
 
 # --- PII -------------------------------------------------------------------------------------
@@ -27,7 +29,8 @@ IP_MASK = "|||IP_ADDRESS|||"
 
 _EMAIL = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)"
-    r"{1,8}[A-Za-z]{2,24}(?![\w-])")
+    r"{1,8}[A-Za-z]{2,24}(?![\w-])"
+)
 # US numbers: +1 5551234567, +15551234567, (555) 123-4567, 555-123-4567, 555.123.4567,
 # 555 123 4567, optionally led by +1/1. The separators inside one number must agree, so
 # "2024-06-15", "3.2.1" and "$1,250,000" never look like phone numbers.
@@ -36,7 +39,8 @@ _PHONE = re.compile(
     r"\+1 ?\d{10}"
     r"|(?:\+?1[ .-]?)?\(\d{3}\) ?\d{3}[ .-]\d{4}"
     r"|(?:\+?1([ .-]))?\d{3}([ .-])\d{3}\2\d{4}"
-    r")(?![\w-]|[.,]\d)")
+    r")(?![\w-]|[.,]\d)"
+)
 _SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
@@ -62,8 +66,10 @@ def replace_pii(text: str) -> str:
 # --- line cleaning ---------------------------------------------------------------------------
 MAX_RUN_CHARS = 100  # a line with a longer run of non-space characters is junk (base64, URLs)
 # ASCII punctuation plus the common Unicode ranges (quotes, dashes, ellipsis, CJK, full-width).
-_PUNCT_CLASS = (r"!-/:-@\[-`{-~\u00a1-\u00bf\u00d7\u00f7\u2010-\u2027\u2030-\u205e"
-                r"\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65")
+_PUNCT_CLASS = (
+    r"!-/:-@\[-`{-~\u00a1-\u00bf\u00d7\u00f7\u2010-\u2027\u2030-\u205e"
+    r"\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65"
+)
 _PUNCT = re.compile(f"[{_PUNCT_CLASS}]")
 _LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1}}}")
 
@@ -89,15 +95,25 @@ MAX_ELLIPSIS_LINES = 0.3  # share of lines ending with an ellipsis
 MIN_ALPHA_WORDS = 0.8  # share of words with at least one letter
 MIN_STOP_WORDS = 2  # distinct Gopher stop words that must appear
 STOP_WORDS = frozenset(("the", "be", "to", "of", "and", "that", "have", "with"))
-BULLETS = ("\u2022", "\u2023", "\u25e6", "\u2043", "\u25cf", "\u25aa", "\u25cb", "\u00b7",
-           "- ", "* ", "\u2013 ")
+BULLETS = (
+    "\u2022",
+    "\u2023",
+    "\u25e6",
+    "\u2043",
+    "\u25cf",
+    "\u25aa",
+    "\u25cb",
+    "\u00b7",
+    "- ",
+    "* ",
+    "\u2013 ",
+)
 
 _ALLOWED_RUN = re.compile(rf"[\w\s{_PUNCT_CLASS}]+")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+){0,3}")
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
 _STRIP = (
-    "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum())
-    + "\u2018\u2019\u201c\u201d"
+    "".join(chr(c) for c in range(33, 127) if not chr(c).isalnum()) + "\u2018\u2019\u201c\u201d"
 )
 
 
@@ -181,16 +197,31 @@ def _measure(text: str, rules: QualityRules) -> dict[str, tuple]:
         "whitespace": (len(text) - sum(map(len, text.split())), "not all", bool(tokens)),
         "char_ratio": (round(char_ratio, 4), MIN_CHAR_RATIO, char_ratio >= MIN_CHAR_RATIO),
         "word_count": (n_words, (MIN_WORDS, MAX_WORDS), MIN_WORDS <= n_words <= MAX_WORDS),
-        "mean_word_length": (round(mean_len, 3), (MIN_MEAN_WORD_LEN, MAX_MEAN_WORD_LEN),
-                             MIN_MEAN_WORD_LEN <= mean_len <= MAX_MEAN_WORD_LEN),
-        "symbol_ratio": (round(symbols / max(n_words, 1), 4), MAX_SYMBOL_RATIO,
-                         symbols <= MAX_SYMBOL_RATIO * max(n_words, 1)),
-        "bullet_lines": (round(bullets / n_lines, 4), MAX_BULLET_LINES,
-                         bullets <= MAX_BULLET_LINES * n_lines),
-        "ellipsis_lines": (round(ellipses / n_lines, 4), MAX_ELLIPSIS_LINES,
-                           ellipses <= MAX_ELLIPSIS_LINES * n_lines),
-        "alpha_words": (round(alpha / max(len(words), 1), 4), MIN_ALPHA_WORDS,
-                        bool(words) and alpha >= MIN_ALPHA_WORDS * len(words)),
+        "mean_word_length": (
+            round(mean_len, 3),
+            (MIN_MEAN_WORD_LEN, MAX_MEAN_WORD_LEN),
+            MIN_MEAN_WORD_LEN <= mean_len <= MAX_MEAN_WORD_LEN,
+        ),
+        "symbol_ratio": (
+            round(symbols / max(n_words, 1), 4),
+            MAX_SYMBOL_RATIO,
+            symbols <= MAX_SYMBOL_RATIO * max(n_words, 1),
+        ),
+        "bullet_lines": (
+            round(bullets / n_lines, 4),
+            MAX_BULLET_LINES,
+            bullets <= MAX_BULLET_LINES * n_lines,
+        ),
+        "ellipsis_lines": (
+            round(ellipses / n_lines, 4),
+            MAX_ELLIPSIS_LINES,
+            ellipses <= MAX_ELLIPSIS_LINES * n_lines,
+        ),
+        "alpha_words": (
+            round(alpha / max(len(words), 1), 4),
+            MIN_ALPHA_WORDS,
+            bool(words) and alpha >= MIN_ALPHA_WORDS * len(words),
+        ),
         "stop_words": (stops, MIN_STOP_WORDS, stops >= MIN_STOP_WORDS),
     }
 
@@ -228,22 +259,32 @@ def _identifier():
     return LanguageIdentifier.from_modelstring(model, norm_probs=True)
 
 
+def _p_english(ident, text: str) -> float:
+    """langid's normalised P(en), computed on the non-zero features only.
+
+    Same numbers as `ident.rank(text)`, ~10x faster: langid multiplies a dense uint32 count
+    vector into a float64 matrix (no BLAS for mixed types) and then sorts all 97 languages.
+    """
+    fv = ident.instance2fv(text)
+    nz = np.flatnonzero(fv)
+    log_p = ident.nb_pc + fv[nz].astype(np.float64) @ ident.nb_ptc[nz]
+    with np.errstate(over="ignore"):  # exp -> inf simply means P(en) -> 0
+        return float(1.0 / np.exp(log_p - log_p[list(ident.nb_classes).index("en")]).sum())
+
+
 def english_probability(text: str) -> float:
     """langid's normalised probability that `text` is English.
 
-    Long texts are scored on three windows (start, middle, end) weighted by length, so a page
+    Long texts are scored on three equal windows (start, middle, end) averaged, so a page
     that switches language part-way is judged on its bulk and not only its first lines.
     """
     text = " ".join(text.split())
-    w = LANGID_WINDOW
+    w, ident = LANGID_WINDOW, _identifier()
     if len(text) <= 3 * w:
-        windows = [text]
-    else:
-        mid = len(text) // 2
-        windows = [text[:w], text[mid - w // 2 : mid + w // 2], text[-w:]]
-    ident = _identifier()
-    total = sum(len(x) for x in windows) or 1
-    return sum(dict(ident.rank(x)).get("en", 0.0) * len(x) for x in windows) / total
+        return _p_english(ident, text)
+    mid = len(text) // 2
+    windows = [text[:w], text[mid - w // 2 : mid + w // 2], text[-w:]]
+    return sum(_p_english(ident, x) for x in windows) / 3
 
 
 def is_english_text(text: str, threshold: float = ENGLISH_THRESHOLD) -> bool:

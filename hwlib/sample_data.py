@@ -78,7 +78,9 @@ def tiny_png() -> bytes:
     raw = b"\x00\x80\x80" * 2  # two rows: filter byte 0, then two grey pixels
     ihdr = struct.pack(">IIBBBBB", 2, 2, 8, 0, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 9))
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
         + chunk(b"IEND", b"")
     )
 
@@ -96,57 +98,113 @@ def http_response(body: bytes, content_type: str, status: str = "200 OK", length
 def sample_records() -> list[tuple[str, bytes]]:
     """(url, raw HTTP response) for every captured page, in WARC order."""
     recs: list[tuple[str, bytes]] = [
-        ("https://www.example.org/robots.txt",
-         http_response(b"User-agent: *\nDisallow: /private/\n", "text/plain")),
+        (
+            "https://www.example.org/robots.txt",
+            http_response(b"User-agent: *\nDisallow: /private/\n", "text/plain"),
+        ),
     ]
     for key in ARTICLES:
         if key not in ("garden", "volcanoes", "cafe"):  # those three are served below
             recs.append((f"https://{key}.example.org/articles/{key}", html(article_html(key))))
     recs += [
         # Site boilerplate around a real article: extraction must keep only the article.
-        ("https://news.example.com/local/community-garden",
-         html(article_html("garden", boilerplate=True))),
+        (
+            "https://news.example.com/local/community-garden",
+            html(article_html("garden", boilerplate=True)),
+        ),
         # A page that is nothing but menus: empty after extraction or cleaning.
-        ("https://news.example.com/tags", html(page("Tags", f"{COOKIE_BANNER}\n{BOILERPLATE_NAV}\n"
-                                                    f"{FOOTER}"))),
-        ("https://shop.example.com/coming-soon",
-         html(page("Coming soon", "<h1>Coming soon</h1><p>Our new shop opens in June.</p>"))),
+        (
+            "https://news.example.com/tags",
+            html(page("Tags", f"{COOKIE_BANNER}\n{BOILERPLATE_NAV}\n{FOOTER}")),
+        ),
+        (
+            "https://shop.example.com/coming-soon",
+            html(page("Coming soon", "<h1>Coming soon</h1><p>Our new shop opens in June.</p>")),
+        ),
         ("https://library.example.net/visit", html(PII_PAGE)),
         ("https://reviews.example.com/umbrella", html(RANT_PAGE)),
-        ("https://outdoors.example.org/checklist", html(page("Packing list", "".join(
-            f"<p>\u2022 {item}, packed and checked twice before leaving.</p>" for item in (
-                "The tent", "A warm sleeping bag", "Two water bottles", "The camp stove",
-                "A small first aid kit", "Matches in a dry bag", "A head torch with batteries",
-                "Spare socks", "A paper map of the park", "Rope and pegs", "The cooking pot",
-                "A rain jacket"))))),
-        ("https://fr.example.org/pain", html(FRENCH_PAGE, "text/html; charset=iso-8859-1",
-                                             "latin-1")),
+        (
+            "https://outdoors.example.org/checklist",
+            html(
+                page(
+                    "Packing list",
+                    "".join(
+                        f"<p>\u2022 {item}, packed and checked twice before leaving.</p>"
+                        for item in (
+                            "The tent",
+                            "A warm sleeping bag",
+                            "Two water bottles",
+                            "The camp stove",
+                            "A small first aid kit",
+                            "Matches in a dry bag",
+                            "A head torch with batteries",
+                            "Spare socks",
+                            "A paper map of the park",
+                            "Rope and pegs",
+                            "The cooking pot",
+                            "A rain jacket",
+                        )
+                    ),
+                )
+            ),
+        ),
+        (
+            "https://fr.example.org/pain",
+            html(FRENCH_PAGE, "text/html; charset=iso-8859-1", "latin-1"),
+        ),
         ("https://de.example.org/wald", html(GERMAN_PAGE)),
         ("https://es.example.org/mar", html(SPANISH_PAGE)),
         # Charset declared only in a <meta> tag, in two legacy encodings.
         ("https://ru.example.org/chai", html(RUSSIAN_PAGE, "text/html", "windows-1251")),
         ("https://zh.example.org/cha", html(CHINESE_PAGE, "text/html", "gb2312")),
         # Mislabelled: windows-1252 bytes under a utf-8 header (curly quotes, accents).
-        ("https://cafe.example.com/guide",
-         html(article_html("cafe"), "text/html; charset=utf-8", "windows-1252")),
+        (
+            "https://cafe.example.com/guide",
+            html(article_html("cafe"), "text/html; charset=utf-8", "windows-1252"),
+        ),
         # An exact copy at a second URL, and a print view with other markup but the same text.
         ("https://mirror.example.net/honeybees", recs[1][1]),
-        ("https://honeybees.example.org/articles/honeybees?print=1",
-         html(page("Print", "<div class='print'><h1>How Honeybees Make Honey</h1>" + "".join(
-             f"<div>{p}</div>" for p in ARTICLES["honeybees"][1]) + "</div>"))),
+        (
+            "https://honeybees.example.org/articles/honeybees?print=1",
+            html(
+                page(
+                    "Print",
+                    "<div class='print'><h1>How Honeybees Make Honey</h1>"
+                    + "".join(f"<div>{p}</div>" for p in ARTICLES["honeybees"][1])
+                    + "</div>",
+                )
+            ),
+        ),
         # A near duplicate: a syndicated copy with a few words changed.
-        ("https://cycling.example.net/history", html(article_html("bicycle", edits={
-            "wooden": "timber", "Within a few years": "Within several years",
-            "rubber": "air-filled rubber"}))),
+        (
+            "https://cycling.example.net/history",
+            html(
+                article_html(
+                    "bicycle",
+                    edits={
+                        "wooden": "timber",
+                        "Within a few years": "Within several years",
+                        "rubber": "air-filled rubber",
+                    },
+                )
+            ),
+        ),
         ("https://www.example.org/logo.png", http_response(tiny_png(), "image/png")),
-        ("https://www.example.org/old-page",
-         http_response(b"", "text/html", "301 Moved Permanently")),
+        (
+            "https://www.example.org/old-page",
+            http_response(b"", "text/html", "301 Moved Permanently"),
+        ),
     ]
     # A capture cut short: the header promises more bytes than the crawler stored.
     volcano = article_html("volcanoes").encode("utf-8")
-    recs.append(("https://volcano.example.org/articles/volcanoes",
-                 http_response(volcano[: len(volcano) * 3 // 4], "text/html; charset=utf-8",
-                               length=len(volcano))))
+    recs.append(
+        (
+            "https://volcano.example.org/articles/volcanoes",
+            http_response(
+                volcano[: len(volcano) * 3 // 4], "text/html; charset=utf-8", length=len(volcano)
+            ),
+        )
+    )
     return recs
 
 
@@ -176,12 +234,23 @@ def write_warc(path: str | Path) -> Path:
     path = Path(path)
     buf = io.BytesIO()
     writer = WARCWriter(buf, gzip=True)
-    info = b"software: hwlib.sample_data\r\nformat: WARC File Format 1.0\r\n" \
-           b"description: hand-written sample pages for the hwlib preprocessing stage\r\n"
-    writer.write_record(writer.create_warc_record(
-        "", "warcinfo", payload=io.BytesIO(info), length=len(info),
-        warc_headers_dict={"WARC-Date": WARC_DATE.format(0), "WARC-Record-ID": _rid("", "info"),
-                           "WARC-Filename": "sample.warc.gz"}))
+    info = (
+        b"software: hwlib.sample_data\r\nformat: WARC File Format 1.0\r\n"
+        b"description: hand-written sample pages for the hwlib preprocessing stage\r\n"
+    )
+    writer.write_record(
+        writer.create_warc_record(
+            "",
+            "warcinfo",
+            payload=io.BytesIO(info),
+            length=len(info),
+            warc_headers_dict={
+                "WARC-Date": WARC_DATE.format(0),
+                "WARC-Record-ID": _rid("", "info"),
+                "WARC-Filename": "sample.warc.gz",
+            },
+        )
+    )
     second = 1
     records = sample_records()
     records.insert(len(records) // 2, (GARBAGE_URL, b""))
@@ -190,18 +259,35 @@ def write_warc(path: str | Path) -> Path:
         second += 1
         host = url.split("/")[2]
         target = "/" + url.split("/", 3)[3] if url.count("/") > 2 else "/"
-        req = (f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: hwlib-sample-crawler/1.0\r\n"
-               "Accept: */*\r\n\r\n").encode("ascii")
-        writer.write_record(writer.create_warc_record(
-            url, "request", payload=io.BytesIO(req), length=len(req),
-            warc_headers_dict={"WARC-Date": date, "WARC-Record-ID": _rid(url, "request"),
-                               "WARC-Concurrent-To": _rid(url, "response")}))
+        req = (
+            f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: hwlib-sample-crawler/1.0\r\n"
+            "Accept: */*\r\n\r\n"
+        ).encode("ascii")
+        writer.write_record(
+            writer.create_warc_record(
+                url,
+                "request",
+                payload=io.BytesIO(req),
+                length=len(req),
+                warc_headers_dict={
+                    "WARC-Date": date,
+                    "WARC-Record-ID": _rid(url, "request"),
+                    "WARC-Concurrent-To": _rid(url, "response"),
+                },
+            )
+        )
         if url == GARBAGE_URL:
             buf.write(_raw_member(url, date, garbage_block()))
             continue
-        writer.write_record(writer.create_warc_record(
-            url, "response", payload=io.BytesIO(response), length=len(response),
-            warc_headers_dict={"WARC-Date": date, "WARC-Record-ID": _rid(url, "response")}))
+        writer.write_record(
+            writer.create_warc_record(
+                url,
+                "response",
+                payload=io.BytesIO(response),
+                length=len(response),
+                warc_headers_dict={"WARC-Date": date, "WARC-Record-ID": _rid(url, "response")},
+            )
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.getvalue())
     return path
@@ -247,8 +333,10 @@ def topic_texts() -> tuple[list[str], list[int]]:
 def write_topic_dataset(path: str | Path) -> Path:
     texts, _ = topic_texts()
     path = Path(path)
-    path.write_text(json.dumps({"data": [{"text": t} for t in texts]}, indent=1,
-                               ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps({"data": [{"text": t} for t in texts]}, indent=1, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -258,8 +346,11 @@ def write_all(out: str | Path = DATA_DIR, stories: bool = True) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     words = out / "bad_word_list.txt"
     words.write_text("\n".join(BAD_WORDS) + "\n", encoding="utf-8")
-    paths = [write_warc(out / "sample.warc.gz"), write_topic_dataset(out / "topic_dataset.json"),
-             words]
+    paths = [
+        write_warc(out / "sample.warc.gz"),
+        write_topic_dataset(out / "topic_dataset.json"),
+        words,
+    ]
     if stories:
         from hwlib.stories import write_story_splits  # another stage's module; import on demand
 

@@ -7,133 +7,194 @@ documentation IP ranges).
 
 # key -> (title, paragraphs). Each article is long enough to pass the Gopher rules on its own.
 ARTICLES = {
-    "honeybees": ("How Honeybees Make Honey", [
-        "A honeybee colony is a crowded family of thousands of workers, a few hundred drones and "
-        "a single queen. The workers are all female, and they change jobs as they grow older. "
-        "Young bees clean cells and feed larvae, middle-aged bees build comb and guard the "
-        "entrance, and the oldest bees fly out to collect nectar, pollen and water for the hive.",
-        "Nectar is mostly water with some sugar dissolved in it. A forager sucks it up with her "
-        "long tongue and carries it home in a special honey stomach. Back at the hive she passes "
-        "it to a house bee, who adds enzymes that split the sugar and then spreads the droplet "
-        "thinly inside a wax cell so that the extra water can evaporate.",
-        "The bees fan their wings over the open cells for days until the honey is thick enough "
-        "to keep without spoiling. Then they seal each cell with a thin cap of fresh wax. A "
-        "strong colony can store far more honey than it needs for the winter, which is why a "
-        "careful beekeeper is able to take some of it without harming the bees.",
-    ]),
-    "bicycle": ("A Short History of the Bicycle", [
-        "The first machine that looked a little like a bicycle appeared in Germany in 1817. It "
-        "had two wooden wheels, a frame and a steering bar, but no pedals at all. The rider sat "
-        "on it and pushed along the ground with both feet, which was faster than walking on a "
-        "good road and rather tiring on a bad one.",
-        "Pedals came later, fixed straight to the front wheel. Because one turn of the pedals "
-        "meant one turn of the wheel, makers built front wheels that were taller and taller, and "
-        "the famous high wheeler was born. Within a few years riders discovered how painful a "
-        "fall from such a height could be, and many towns banned the machines from the streets.",
-        "The safety bicycle of the 1880s solved the problem with two wheels of the same size and "
-        "a chain that drove the rear wheel. Soon after, tyres filled with air replaced solid "
-        "rubber, and the ride became smooth enough for everyday travel. Bicycles gave workers "
-        "and students a cheap way to move around, and the basic design has hardly changed since.",
-    ]),
-    "tides": ("Why the Sea Has Tides", [
-        "Twice a day the sea creeps up the beach and then slips away again. These tides are "
-        "caused mainly by the gravity of the moon, which pulls a little harder on the side of "
-        "the earth that faces it than on the far side. The difference stretches the oceans into "
-        "two bulges, one under the moon and one on the opposite side of the planet.",
-        "As the earth turns, each coast passes through both bulges, so most places see two high "
-        "tides and two low tides in a little more than a day. The sun also pulls on the oceans. "
-        "When the sun and the moon line up at new moon and full moon, their pulls add together "
-        "and the tides are larger than usual; these are called spring tides.",
-        "The shape of the coast matters as much as the sky. In a wide open ocean the water rises "
-        "only a short distance, but in a long narrow bay the tide can be funnelled and grow "
-        "many metres high. Sailors and people who fish along the shore still check printed tide "
-        "tables, because a channel that is deep in the morning may be dry by lunchtime.",
-    ]),
-    "sourdough": ("Baking Bread with a Sourdough Starter", [
-        "A sourdough starter is a simple mixture of flour and water that has been left to "
-        "ferment. Wild yeasts and friendly bacteria from the flour and the air settle in it and "
-        "begin to feed. If the baker adds fresh flour and water every day, the starter becomes "
-        "lively and bubbly within about a week and smells pleasantly sour.",
-        "To make a loaf, the baker mixes some of the active starter with more flour, water and "
-        "salt. The dough rests for several hours while the yeasts produce gas that makes it rise "
-        "and the bacteria produce acids that give the bread its tangy taste. Folding the dough "
-        "gently a few times during this rest helps to build a strong and stretchy structure.",
-        "After shaping, the loaf often spends a night in the fridge, which slows everything down "
-        "and deepens the flavour. It is then baked in a very hot oven, ideally inside a heavy pot "
-        "with a lid that traps steam for the first part of the bake. The result is a crisp dark "
-        "crust, an open crumb and a loaf that stays fresh for several days.",
-    ]),
-    "lighthouses": ("The Life of a Lighthouse Keeper", [
-        "For more than two hundred years lighthouses were looked after by keepers who lived at "
-        "the foot of the tower. Their main job was to keep the lamp burning from sunset to "
-        "sunrise, and that meant trimming wicks, carrying oil up the spiral stairs and polishing "
-        "the great glass lens until it was perfectly clean.",
-        "Many lights stood on lonely rocks far out at sea, and the keepers there worked in teams "
-        "that were relieved by boat every few weeks. In a storm the relief boat could not land, "
-        "so the men had to stretch their food and wait. They passed the long evenings by reading, "
-        "painting, carving small models and writing careful notes about the weather.",
-        "Electric lamps, automatic switches and radio signals slowly made the keepers "
-        "unnecessary, and the last of them left their towers near the end of the twentieth "
-        "century. Some of the old cottages are now small museums, where visitors can climb to "
-        "the lantern room and imagine the quiet routine of a night on watch.",
-    ]),
-    "watercycle": ("The Journey of a Drop of Water", [
-        "The water in a glass on your table has been around for a very long time. It may have "
-        "fallen as snow on a mountain, flowed down a river to the sea and risen again as vapour "
-        "many thousands of times. Scientists call this endless movement the water cycle, and it "
-        "is powered almost entirely by the heat of the sun.",
-        "When sunlight warms the surface of a lake or an ocean, some of the water turns into an "
-        "invisible gas and rises with the warm air. High above the ground the air is cooler, so "
-        "the vapour condenses into tiny droplets around specks of dust. Billions of these "
-        "droplets together form the clouds that we see drifting across the sky.",
-        "When the droplets grow heavy enough they fall back down as rain, hail or snow. Some of "
-        "that water soaks into the soil and feeds plants, some runs off into streams, and some "
-        "sinks deep underground where it can stay for centuries. Sooner or later every drop "
-        "returns to the air and the whole journey begins again.",
-    ]),
-    "garden": ("Neighbours Turn an Empty Lot into a Community Garden", [
-        "For years the corner of Maple Street and Third Avenue was an empty lot full of weeds "
-        "and broken glass. This spring a group of neighbours asked the city for permission to "
-        "use it, and with the help of a small grant they cleared the rubbish, brought in fresh "
-        "soil and built twenty raised beds from recycled timber.",
-        "Each bed is looked after by a different household, and the gardeners meet every "
-        "Saturday morning to share tools, seeds and advice. Children from the nearby school "
-        "planted a row of sunflowers along the fence, and a retired teacher runs a short lesson "
-        "on composting for anyone who wants to learn how to turn kitchen scraps into soil.",
-        "The organisers say the garden has done more than produce tomatoes and beans. People who "
-        "had lived on the same street for years without speaking now stop to chat over the "
-        "fence, and the lot has become a quiet place to sit in the evening. They hope to add a "
-        "small greenhouse next year so that the beds can be used through the winter.",
-    ]),
-    "volcanoes": ("What Happens Inside a Volcano", [
-        "Deep under the ground the rock is so hot that some of it melts into a thick liquid "
-        "called magma. Because magma is lighter than the solid rock around it, it slowly rises "
-        "and collects in chambers a few kilometres below the surface. Gases such as water vapour "
-        "and carbon dioxide stay dissolved in it as long as the pressure is high.",
-        "When the magma climbs closer to the surface the pressure drops and the gases start to "
-        "form bubbles, much like the bubbles in a bottle of fizzy water that has just been "
-        "opened. If the magma is runny the gas escapes easily and lava flows gently down the "
-        "slopes. If the magma is sticky the gas is trapped until it bursts out in an explosion.",
-        "Scientists watch active volcanoes closely for warning signs. Small earthquakes, a "
-        "swelling of the ground and changes in the gases coming out of cracks can all show that "
-        "fresh magma is on the move. These measurements cannot predict an eruption to the hour, "
-        "but they often give nearby towns enough time to prepare and to move people to safety.",
-    ]),
+    "honeybees": (
+        "How Honeybees Make Honey",
+        [
+            "A honeybee colony is a crowded family of thousands of workers, a few hundred drones "
+            "and "
+            "a single queen. The workers are all female, and they change jobs as they grow older. "
+            "Young bees clean cells and feed larvae, middle-aged bees build comb and guard the "
+            "entrance, and the oldest bees fly out to collect nectar, pollen and water for the "
+            "hive.",
+            "Nectar is mostly water with some sugar dissolved in it. A forager sucks it up with "
+            "her "
+            "long tongue and carries it home in a special honey stomach. Back at the hive she "
+            "passes "
+            "it to a house bee, who adds enzymes that split the sugar and then spreads the droplet "
+            "thinly inside a wax cell so that the extra water can evaporate.",
+            "The bees fan their wings over the open cells for days until the honey is thick enough "
+            "to keep without spoiling. Then they seal each cell with a thin cap of fresh wax. A "
+            "strong colony can store far more honey than it needs for the winter, which is why a "
+            "careful beekeeper is able to take some of it without harming the bees.",
+        ],
+    ),
+    "bicycle": (
+        "A Short History of the Bicycle",
+        [
+            "The first machine that looked a little like a bicycle appeared in Germany in 1817. It "
+            "had two wooden wheels, a frame and a steering bar, but no pedals at all. The rider "
+            "sat "
+            "on it and pushed along the ground with both feet, which was faster than walking on a "
+            "good road and rather tiring on a bad one.",
+            "Pedals came later, fixed straight to the front wheel. Because one turn of the pedals "
+            "meant one turn of the wheel, makers built front wheels that were taller and taller, "
+            "and "
+            "the famous high wheeler was born. Within a few years riders discovered how painful a "
+            "fall from such a height could be, and many towns banned the machines from the "
+            "streets.",
+            "The safety bicycle of the 1880s solved the problem with two wheels of the same size "
+            "and "
+            "a chain that drove the rear wheel. Soon after, tyres filled with air replaced solid "
+            "rubber, and the ride became smooth enough for everyday travel. Bicycles gave workers "
+            "and students a cheap way to move around, and the basic design has hardly changed "
+            "since.",
+        ],
+    ),
+    "tides": (
+        "Why the Sea Has Tides",
+        [
+            "Twice a day the sea creeps up the beach and then slips away again. These tides are "
+            "caused mainly by the gravity of the moon, which pulls a little harder on the side of "
+            "the earth that faces it than on the far side. The difference stretches the oceans "
+            "into "
+            "two bulges, one under the moon and one on the opposite side of the planet.",
+            "As the earth turns, each coast passes through both bulges, so most places see two "
+            "high "
+            "tides and two low tides in a little more than a day. The sun also pulls on the "
+            "oceans. "
+            "When the sun and the moon line up at new moon and full moon, their pulls add together "
+            "and the tides are larger than usual; these are called spring tides.",
+            "The shape of the coast matters as much as the sky. In a wide open ocean the water "
+            "rises "
+            "only a short distance, but in a long narrow bay the tide can be funnelled and grow "
+            "many metres high. Sailors and people who fish along the shore still check printed "
+            "tide "
+            "tables, because a channel that is deep in the morning may be dry by lunchtime.",
+        ],
+    ),
+    "sourdough": (
+        "Baking Bread with a Sourdough Starter",
+        [
+            "A sourdough starter is a simple mixture of flour and water that has been left to "
+            "ferment. Wild yeasts and friendly bacteria from the flour and the air settle in it "
+            "and "
+            "begin to feed. If the baker adds fresh flour and water every day, the starter becomes "
+            "lively and bubbly within about a week and smells pleasantly sour.",
+            "To make a loaf, the baker mixes some of the active starter with more flour, water and "
+            "salt. The dough rests for several hours while the yeasts produce gas that makes it "
+            "rise "
+            "and the bacteria produce acids that give the bread its tangy taste. Folding the dough "
+            "gently a few times during this rest helps to build a strong and stretchy structure.",
+            "After shaping, the loaf often spends a night in the fridge, which slows everything "
+            "down "
+            "and deepens the flavour. It is then baked in a very hot oven, ideally inside a heavy "
+            "pot "
+            "with a lid that traps steam for the first part of the bake. The result is a crisp "
+            "dark "
+            "crust, an open crumb and a loaf that stays fresh for several days.",
+        ],
+    ),
+    "lighthouses": (
+        "The Life of a Lighthouse Keeper",
+        [
+            "For more than two hundred years lighthouses were looked after by keepers who lived at "
+            "the foot of the tower. Their main job was to keep the lamp burning from sunset to "
+            "sunrise, and that meant trimming wicks, carrying oil up the spiral stairs and "
+            "polishing "
+            "the great glass lens until it was perfectly clean.",
+            "Many lights stood on lonely rocks far out at sea, and the keepers there worked in "
+            "teams "
+            "that were relieved by boat every few weeks. In a storm the relief boat could not "
+            "land, "
+            "so the men had to stretch their food and wait. They passed the long evenings by "
+            "reading, "
+            "painting, carving small models and writing careful notes about the weather.",
+            "Electric lamps, automatic switches and radio signals slowly made the keepers "
+            "unnecessary, and the last of them left their towers near the end of the twentieth "
+            "century. Some of the old cottages are now small museums, where visitors can climb to "
+            "the lantern room and imagine the quiet routine of a night on watch.",
+        ],
+    ),
+    "watercycle": (
+        "The Journey of a Drop of Water",
+        [
+            "The water in a glass on your table has been around for a very long time. It may have "
+            "fallen as snow on a mountain, flowed down a river to the sea and risen again as "
+            "vapour "
+            "many thousands of times. Scientists call this endless movement the water cycle, and "
+            "it "
+            "is powered almost entirely by the heat of the sun.",
+            "When sunlight warms the surface of a lake or an ocean, some of the water turns into "
+            "an "
+            "invisible gas and rises with the warm air. High above the ground the air is cooler, "
+            "so "
+            "the vapour condenses into tiny droplets around specks of dust. Billions of these "
+            "droplets together form the clouds that we see drifting across the sky.",
+            "When the droplets grow heavy enough they fall back down as rain, hail or snow. Some "
+            "of "
+            "that water soaks into the soil and feeds plants, some runs off into streams, and some "
+            "sinks deep underground where it can stay for centuries. Sooner or later every drop "
+            "returns to the air and the whole journey begins again.",
+        ],
+    ),
+    "garden": (
+        "Neighbours Turn an Empty Lot into a Community Garden",
+        [
+            "For years the corner of Maple Street and Third Avenue was an empty lot full of weeds "
+            "and broken glass. This spring a group of neighbours asked the city for permission to "
+            "use it, and with the help of a small grant they cleared the rubbish, brought in fresh "
+            "soil and built twenty raised beds from recycled timber.",
+            "Each bed is looked after by a different household, and the gardeners meet every "
+            "Saturday morning to share tools, seeds and advice. Children from the nearby school "
+            "planted a row of sunflowers along the fence, and a retired teacher runs a short "
+            "lesson "
+            "on composting for anyone who wants to learn how to turn kitchen scraps into soil.",
+            "The organisers say the garden has done more than produce tomatoes and beans. People "
+            "who "
+            "had lived on the same street for years without speaking now stop to chat over the "
+            "fence, and the lot has become a quiet place to sit in the evening. They hope to add a "
+            "small greenhouse next year so that the beds can be used through the winter.",
+        ],
+    ),
+    "volcanoes": (
+        "What Happens Inside a Volcano",
+        [
+            "Deep under the ground the rock is so hot that some of it melts into a thick liquid "
+            "called magma. Because magma is lighter than the solid rock around it, it slowly rises "
+            "and collects in chambers a few kilometres below the surface. Gases such as water "
+            "vapour "
+            "and carbon dioxide stay dissolved in it as long as the pressure is high.",
+            "When the magma climbs closer to the surface the pressure drops and the gases start to "
+            "form bubbles, much like the bubbles in a bottle of fizzy water that has just been "
+            "opened. If the magma is runny the gas escapes easily and lava flows gently down the "
+            "slopes. If the magma is sticky the gas is trapped until it bursts out in an "
+            "explosion.",
+            "Scientists watch active volcanoes closely for warning signs. Small earthquakes, a "
+            "swelling of the ground and changes in the gases coming out of cracks can all show "
+            "that "
+            "fresh magma is on the move. These measurements cannot predict an eruption to the "
+            "hour, "
+            "but they often give nearby towns enough time to prepare and to move people to safety.",
+        ],
+    ),
     # Served as windows-1252 bytes under a utf-8 header, hence the curly quotes and accents.
-    "cafe": ("A Guide to the Caf\u00e9s of the Old Town", [
-        "The old town has more caf\u00e9s than bakeries, and each one has its own character. "
-        "At \u201cLe Petit Nid\u201d the owner roasts the beans herself in a small machine "
-        "behind the counter, and the smell of coffee drifts out into the square every morning "
-        "\u2014 it is the best way to find the place.",
-        "Across the bridge, the Caf\u00e9 Cr\u00e8me serves a na\u00efve but charming menu of "
-        "toasted sandwiches, soup and a famous apple tart. The tables by the window are the "
-        "first to go, so it\u2019s worth arriving early if you want to watch the boats while "
-        "you eat.",
-        "For a quiet afternoon, try the tiny reading room above the bookshop on Church Lane. "
-        "There is no music and no wifi, only a few armchairs, a shelf of old novels and a pot "
-        "of tea that the owner keeps warm for as long as you stay. Regulars say it is the "
-        "calmest place in the whole town.",
-    ]),
+    "cafe": (
+        "A Guide to the Caf\u00e9s of the Old Town",
+        [
+            "The old town has more caf\u00e9s than bakeries, and each one has its own character. "
+            "At \u201cLe Petit Nid\u201d the owner roasts the beans herself in a small machine "
+            "behind the counter, and the smell of coffee drifts out into the square every morning "
+            "\u2014 it is the best way to find the place.",
+            "Across the bridge, the Caf\u00e9 Cr\u00e8me serves a na\u00efve but charming menu of "
+            "toasted sandwiches, soup and a famous apple tart. The tables by the window are the "
+            "first to go, so it\u2019s worth arriving early if you want to watch the boats while "
+            "you eat.",
+            "For a quiet afternoon, try the tiny reading room above the bookshop on Church Lane. "
+            "There is no music and no wifi, only a few armchairs, a shelf of old novels and a pot "
+            "of tea that the owner keeps warm for as long as you stay. Regulars say it is the "
+            "calmest place in the whole town.",
+        ],
+    ),
 }
 
 COOKIE_BANNER = (

@@ -26,8 +26,9 @@ def make_warc(path, pages, gz=True):
     with open(path, "wb") as f:
         w = WARCWriter(f, gzip=gz)
         for url, raw in pages:
-            w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(raw),
-                                                length=len(raw)))
+            w.write_record(
+                w.create_warc_record(url, "response", payload=io.BytesIO(raw), length=len(raw))
+            )
     return path
 
 
@@ -36,30 +37,54 @@ def html_page(doc: str) -> bytes:
 
 
 # --- PII -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("phone", ["+1 5551234567", "+15551234567", "(555) 123-4567",
-                                   "555-123-4567", "555.123.4567", "555 123 4567",
-                                   "1-555-123-4567", "+1 (555) 123-4567"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+1 5551234567",
+        "+15551234567",
+        "(555) 123-4567",
+        "555-123-4567",
+        "555.123.4567",
+        "555 123 4567",
+        "1-555-123-4567",
+        "+1 (555) 123-4567",
+    ],
+)
 def test_phone_formats_masked(phone):
     assert q.replace_pii(f"Call {phone} today.") == f"Call {q.PHONE_MASK} today."
 
 
-@pytest.mark.parametrize("text,mask", [
-    ("mail jane.doe+news@mail.example.co.uk now", q.EMAIL_MASK),
-    ("SSN 078-05-1120 here", q.SSN_MASK),
-    ("server 192.168.0.254 up", q.IP_MASK),
-    ("at 8.8.8.8.", q.IP_MASK),
-])
+@pytest.mark.parametrize(
+    "text,mask",
+    [
+        ("mail jane.doe+news@mail.example.co.uk now", q.EMAIL_MASK),
+        ("SSN 078-05-1120 here", q.SSN_MASK),
+        ("server 192.168.0.254 up", q.IP_MASK),
+        ("at 8.8.8.8.", q.IP_MASK),
+    ],
+)
 def test_other_pii_masked(text, mask):
     out = q.replace_pii(text)
     assert mask in out and out.count("|||") == 2
 
 
-@pytest.mark.parametrize("text", [
-    "In 1999 and 2024 prices rose.", "It costs $1,250,000 or $4.99.", "Due 2024-06-15 or 06/15/2024.",
-    "Open 9:30-17:00, at 10:30.", "Version 3.2.1 and v2.10.4 shipped.", "ZIP 97477 or 97477-1234.",
-    "Room 12, floor 3, 555 seats, 1234 votes.", "Call 555-1234.", "Order 5551234567 shipped.",
-    "IP 256.1.2.3 is invalid.", "ISBN 978-3-16-148410-0.", "user@localhost is local.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "In 1999 and 2024 prices rose.",
+        "It costs $1,250,000 or $4.99.",
+        "Due 2024-06-15 or 06/15/2024.",
+        "Open 9:30-17:00, at 10:30.",
+        "Version 3.2.1 and v2.10.4 shipped.",
+        "ZIP 97477 or 97477-1234.",
+        "Room 12, floor 3, 555 seats, 1234 votes.",
+        "Call 555-1234.",
+        "Order 5551234567 shipped.",
+        "IP 256.1.2.3 is invalid.",
+        "ISBN 978-3-16-148410-0.",
+        "user@localhost is local.",
+    ],
+)
 def test_no_false_positives(text):
     assert q.replace_pii(text) == text
 
@@ -87,11 +112,14 @@ def test_quality_passes_real_article():
     assert q.heuristic_quality_filter(ENGLISH, RULES)
 
 
-@pytest.mark.parametrize("extra,rule", [
-    (" What a damn shame.", "bad_words"),
-    (" DAMN.", "bad_words"),
-    (" Holy   moly, look.", "bad_words"),
-])
+@pytest.mark.parametrize(
+    "extra,rule",
+    [
+        (" What a damn shame.", "bad_words"),
+        (" DAMN.", "bad_words"),
+        (" Holy   moly, look.", "bad_words"),
+    ],
+)
 def test_bad_words_whole_word_case_insensitive(extra, rule):
     assert failing(ENGLISH + extra) == [rule]
 
@@ -113,9 +141,15 @@ def test_each_rule_fails_on_its_own_case():
     dots = "\n".join(f"The story {i} of the man with a dog and more to say..." for i in range(9))
     assert "ellipsis_lines" in failing(dots)
     assert "alpha_words" in failing(ENGLISH + " 12 34 56 78 90 11 22 33 44" * 10)
-    assert failing(ENGLISH.replace("the ", "la ").replace("and ", "y ").replace("to ", "a ")
-                   .replace("of ", "de ").replace("The ", "La ").replace("that ", "que ")
-                   .replace("with ", "con ")) == ["stop_words"]
+    assert failing(
+        ENGLISH.replace("the ", "la ")
+        .replace("and ", "y ")
+        .replace("to ", "a ")
+        .replace("of ", "de ")
+        .replace("The ", "La ")
+        .replace("that ", "que ")
+        .replace("with ", "con ")
+    ) == ["stop_words"]
 
 
 def test_rule_switches_and_report():
@@ -124,8 +158,12 @@ def test_rule_switches_and_report():
     assert q.heuristic_quality_filter(text, RULES.without(["word_count"]))
     report = q.quality_report(text, RULES.without(["word_count"]))
     assert set(report) == set(q.RULE_NAMES)
-    assert report["word_count"] == {"value": 8, "threshold": (50, 100_000), "passed": False,
-                                    "enabled": False}
+    assert report["word_count"] == {
+        "value": 8,
+        "threshold": (50, 100_000),
+        "passed": False,
+        "enabled": False,
+    }
     assert report["stop_words"]["value"] == 3 and report["stop_words"]["passed"]
     with pytest.raises(ValueError, match="unknown quality rule"):
         RULES.without(["nope"])
@@ -149,6 +187,12 @@ def test_is_english_text():
     assert q.is_english_text(ENGLISH * 3 + " Bonjour et merci.")  # mostly English
 
 
+def test_english_probability_matches_langid_rank():
+    ident = q._identifier()
+    for text in [ENGLISH[:500], "Le chat dort dans le jardin.", "Hello world", ""]:
+        assert q.english_probability(text) == pytest.approx(dict(ident.rank(text))["en"], abs=1e-9)
+
+
 # --- decoding and extraction -------------------------------------------------------------------
 def test_decode_html_charsets():
     assert pp.decode_html("caf\u00e9".encode("cp1252"), "utf-8") == "caf\ufffd"
@@ -166,16 +210,29 @@ def test_extraction_keeps_article_drops_menus():
     text = pp.html_to_text(raw.split(b"\r\n\r\n", 1)[1])
     assert text.startswith("Neighbours Turn an Empty Lot into a Community Garden\n")
     assert "raised beds from recycled timber." in text and len(text.splitlines()) == 4
-    for chrome in ("cookies", "Accept all", "Home", "Sport", "Most read", "Privacy policy",
-                   "Share on social", "Subscribe", "Copyright", "Riverside Daily", "analytics"):
+    for chrome in (
+        "cookies",
+        "Accept all",
+        "Home",
+        "Sport",
+        "Most read",
+        "Privacy policy",
+        "Share on social",
+        "Subscribe",
+        "Copyright",
+        "Riverside Daily",
+        "analytics",
+    ):
         assert chrome not in text, chrome
 
 
 def test_extraction_blocks_lines_and_whitespace():
-    html = ("<html><head><title>T</title><style>p{}</style></head><body><!-- c -->"
-            "<script>var x;</script><div>one\n   two<br>three</div><p>four <b>five</b></p>"
-            "<table><tr><td>a</td><td>b</td></tr></table><noscript>ns</noscript>"
-            "<template>tp</template><div hidden>h</div><span>six</span></body></html>")
+    html = (
+        "<html><head><title>T</title><style>p{}</style></head><body><!-- c -->"
+        "<script>var x;</script><div>one\n   two<br>three</div><p>four <b>five</b></p>"
+        "<table><tr><td>a</td><td>b</td></tr></table><noscript>ns</noscript>"
+        "<template>tp</template><div hidden>h</div><span>six</span></body></html>"
+    )
     assert pp.html_to_text(html) == "one two\nthree\nfour five\na b\nsix"
     assert pp.html_to_text(b"") == "" and pp.html_to_text("plain words") == "plain words"
 
@@ -190,8 +247,10 @@ def test_unknown_extractor():
         pp.html_to_text("<p>x</p>", extractor="nope")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("resiliparse") is None,
-                    reason="resiliparse not installed (pip install hwlib[fast])")
+@pytest.mark.skipif(
+    importlib.util.find_spec("resiliparse") is None,
+    reason="resiliparse not installed (pip install hwlib[fast])",
+)
 def test_resiliparse_agrees_on_bundled_pages():
     for url, html in pp.read_warc(WARC):
         ours = q.clean_text(pp.html_to_text(html))
@@ -200,8 +259,9 @@ def test_resiliparse_agrees_on_bundled_pages():
         if a or b:
             assert len(a & b) / len(a | b) >= 0.8, url
     s1 = pp.run_pipeline(fname=str(WARC), output=None, dfname=None, progress=False)
-    s2 = pp.run_pipeline(fname=str(WARC), output=None, dfname=None, progress=False,
-                         extractor="resiliparse")
+    s2 = pp.run_pipeline(
+        fname=str(WARC), output=None, dfname=None, progress=False, extractor="resiliparse"
+    )
     assert s1["deduplicated"] == s2["deduplicated"]
 
 
@@ -221,11 +281,19 @@ def test_read_wet(tmp_path):
         w = WARCWriter(f, gzip=True)
         for url, text in [("http://a/", "First doc.\nLine two."), ("http://b/", "Zweites.")]:
             data = text.encode()
-            w.write_record(w.create_warc_record(url, "conversion", payload=io.BytesIO(data),
-                                                length=len(data),
-                                                warc_content_type="text/plain"))
-    assert list(pp.read_wet(path)) == [("http://a/", "First doc.\nLine two."),
-                                       ("http://b/", "Zweites.")]
+            w.write_record(
+                w.create_warc_record(
+                    url,
+                    "conversion",
+                    payload=io.BytesIO(data),
+                    length=len(data),
+                    warc_content_type="text/plain",
+                )
+            )
+    assert list(pp.read_wet(path)) == [
+        ("http://a/", "First doc.\nLine two."),
+        ("http://b/", "Zweites."),
+    ]
     stats = pp.run_pipeline(fname=str(path), wet=True, output=None, progress=False)
     assert stats["records_read"] == 2 and stats["html"] == 2 and stats["cleaned"] == 2
 
@@ -257,7 +325,8 @@ def test_minhash_signature_properties():
     sig = pp.minhash_signature(ENGLISH)
     assert sig.shape == (128,) and sig.dtype == np.uint32
     assert np.array_equal(sig, pp.minhash_signature(ENGLISH.upper()))
-    assert (sig == pp.minhash_signature("Totally unrelated words here, nothing shared.")).mean() < 0.1
+    other = pp.minhash_signature("Totally unrelated words here, nothing shared.")
+    assert (sig == other).mean() < 0.1
     assert lsh_bands(0.8) == (32, 4)  # recall at the threshold >= 99%
 
 
@@ -271,23 +340,49 @@ def test_duplicate_index_verdicts():
 
 
 def test_deduplicate_lines():
-    docs = ["Menu, home.\nFirst body line.\nFooter (c).", "Menu, home.\nSecond body.\nFooter (c).",
-            "Only  body."]
-    assert pp.deduplicate_lines(docs) == ["Menu, home.\nFirst body line.\nFooter (c).",
-                                          "Second body.", "Only body."]
-    assert pp.deduplicate_lines(docs, keep_first=False) == ["First body line.", "Second body.",
-                                                            "Only body."]
+    docs = [
+        "Menu, home.\nFirst body line.\nFooter (c).",
+        "Menu, home.\nSecond body.\nFooter (c).",
+        "Only  body.",
+    ]
+    assert pp.deduplicate_lines(docs) == [
+        "Menu, home.\nFirst body line.\nFooter (c).",
+        "Second body.",
+        "Only body.",
+    ]
+    assert pp.deduplicate_lines(docs, keep_first=False) == [
+        "First body line.",
+        "Second body.",
+        "Only body.",
+    ]
     assert normalize_text("A  b, C!") == "a b c"
 
 
 # --- the pipeline ----------------------------------------------------------------------------
 EXPECTED_FUNNEL = {
-    "records_read": 26, "non_html": 2, "http_status": 1, "too_large": 0, "broken": 1,
-    "undecodable": 0, "html": 22, "extracted": 21, "cleaned": 21, "quality": 14, "english": 13,
-    "deduplicated": 10, "exact_duplicates": 2, "near_duplicates": 1, "pii_documents": 1,
+    "records_read": 26,
+    "non_html": 2,
+    "http_status": 1,
+    "too_large": 0,
+    "broken": 1,
+    "undecodable": 0,
+    "html": 22,
+    "extracted": 21,
+    "cleaned": 21,
+    "quality": 14,
+    "english": 13,
+    "deduplicated": 10,
+    "exact_duplicates": 2,
+    "near_duplicates": 1,
+    "pii_documents": 1,
     "pii_masks": 10,
-    "quality_failures": {"bad_words": 1, "bullet_lines": 1, "mean_word_length": 1,
-                         "stop_words": 5, "word_count": 2},
+    "quality_failures": {
+        "bad_words": 1,
+        "bullet_lines": 1,
+        "mean_word_length": 1,
+        "stop_words": 5,
+        "word_count": 2,
+    },
 }
 
 
@@ -314,16 +409,18 @@ def test_funnel_on_bundled_warc(bundled_run):
 def test_workers_give_identical_output(bundled_run, tmp_path):
     stats, text = bundled_run
     out = tmp_path / "w2.txt"
-    stats2 = pp.run_pipeline(fname=str(WARC), output=str(out), workers=2, chunksize=2,
-                             progress=False)
+    stats2 = pp.run_pipeline(
+        fname=str(WARC), output=str(out), workers=2, chunksize=2, progress=False
+    )
     assert out.read_text(encoding="utf-8") == text and stats2 == stats
 
 
 def test_pipeline_options(tmp_path):
     s = pp.run_pipeline(fname=str(WARC), output=None, num_records=5, progress=False)
     assert s["records_read"] == 5 and s["deduplicated"] == 4
-    s = pp.run_pipeline(fname=str(WARC), output=None, progress=False,
-                        skip_rules=("bad_words", "bullet_lines"))
+    s = pp.run_pipeline(
+        fname=str(WARC), output=None, progress=False, skip_rules=("bad_words", "bullet_lines")
+    )
     assert s["quality"] == 16 and s["deduplicated"] == 12
     words = tmp_path / "words.txt"
     words.write_text("honey\n", encoding="utf-8")
@@ -333,8 +430,10 @@ def test_pipeline_options(tmp_path):
 
 def test_pipeline_line_dedup(tmp_path):
     note = "<p>This story first appeared in the Riverside Daily, and is shared with thanks.</p>"
-    pages = [(f"http://a/{k}", html_page(article_html(k).replace("</article>", note)))
-             for k in ("tides", "bicycle")]
+    pages = [
+        (f"http://a/{k}", html_page(article_html(k).replace("</article>", note)))
+        for k in ("tides", "bicycle")
+    ]
     path = make_warc(tmp_path / "l.warc.gz", pages)
     out = tmp_path / "out.txt"
     pp.run_pipeline(fname=str(path), output=str(out), progress=False, dedup_lines=True)
@@ -356,10 +455,15 @@ def test_truncated_warc_keeps_what_was_read(tmp_path, capsys):
     assert "cut.warc.gz: record " in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("content,match", [
-    (b"", "empty file"), (b"this is just some text\nnot a warc\n", "not a WARC"),
-    (bytes(range(256)) * 4, "not a readable WARC"), (gzip.compress(b"plain text\n"), "WARC"),
-])
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        (b"", "empty file"),
+        (b"this is just some text\nnot a warc\n", "not a WARC"),
+        (bytes(range(256)) * 4, "not a readable WARC"),
+        (gzip.compress(b"plain text\n"), "WARC"),
+    ],
+)
 def test_not_a_warc_is_one_line_error(tmp_path, content, match):
     path = tmp_path / "bad.warc.gz"
     path.write_bytes(content)
@@ -378,8 +482,15 @@ def test_hostile_records_are_counted_skips(tmp_path):
     huge = html_page("<p>The same words again, and again.</p>" * (21 * 2**20 // 38))
     binary = http_response(bytes(range(256)) * 40, "text/html")
     deep = html_page("<div>" * 5000 + article_html("bicycle") + "</div>" * 5000)
-    path = make_warc(tmp_path / "h.warc.gz", [("http://a/huge", huge), ("http://a/bin", binary),
-                                              ("http://a/deep", deep), ("http://a/ok", good)])
+    path = make_warc(
+        tmp_path / "h.warc.gz",
+        [
+            ("http://a/huge", huge),
+            ("http://a/bin", binary),
+            ("http://a/deep", deep),
+            ("http://a/ok", good),
+        ],
+    )
     out = tmp_path / "out.txt"
     stats = pp.run_pipeline(fname=str(path), output=str(out), progress=False)
     assert stats["too_large"] == 1 and stats["undecodable"] == 1
@@ -397,16 +508,33 @@ def test_worker_exception_is_counted_not_raised():
 # --- CLI -------------------------------------------------------------------------------------
 def test_cli(tmp_path):
     out = tmp_path / "cleaned.txt"
-    cmd = [sys.executable, "-m", "hwlib.preprocess", "--fname", str(WARC), "--output", str(out),
-           "--dfname", str(DATA_DIR / "topic_dataset.json"), "--num_records", "26",
-           "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hwlib.preprocess",
+        "--fname",
+        str(WARC),
+        "--output",
+        str(out),
+        "--dfname",
+        str(DATA_DIR / "topic_dataset.json"),
+        "--num_records",
+        "26",
+        "--workers",
+        "1",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == "10 passed out of 26 records processed."
     assert "35 items after deduplication (from 43)." in lines
     assert len(out.read_text().splitlines()) == 10
-    bad = subprocess.run([sys.executable, "-m", "hwlib.preprocess", "--fname", str(out)],
-                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "hwlib.preprocess", "--fname", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0
     assert str(out) in bad.stderr and "not a WARC" in bad.stderr

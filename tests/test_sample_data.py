@@ -26,8 +26,14 @@ def test_cli_writes_everything(tmp_path):
         pytest.skip("hwlib.stories not written yet")
     sample_data.main(["--out", str(tmp_path)])
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
-    assert {"sample.warc.gz", "topic_dataset.json", "bad_word_list.txt",
-            "stories/stories.train", "stories/stories.val", "stories/stories.test"} <= names
+    assert {
+        "sample.warc.gz",
+        "topic_dataset.json",
+        "bad_word_list.txt",
+        "stories/stories.train",
+        "stories/stories.val",
+        "stories/stories.test",
+    } <= names
 
 
 def test_gzip_members_carry_no_timestamp():
@@ -38,10 +44,15 @@ def test_gzip_members_carry_no_timestamp():
 
 def test_warc_layout():
     with open(DATA_DIR / "sample.warc.gz", "rb") as f:
-        recs = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"),
-                 r.rec_headers.get_header("WARC-Record-ID"),
-                 r.http_headers.get_header("Content-Type") if r.http_headers else None)
-                for r in ArchiveIterator(f)]
+        recs = [
+            (
+                r.rec_type,
+                r.rec_headers.get_header("WARC-Target-URI"),
+                r.rec_headers.get_header("WARC-Record-ID"),
+                r.http_headers.get_header("Content-Type") if r.http_headers else None,
+            )
+            for r in ArchiveIterator(f)
+        ]
     assert recs[0][0] == "warcinfo"
     pairs = recs[1:]
     assert [t for t, *_ in pairs] == ["request", "response"] * (len(pairs) // 2)
@@ -56,11 +67,13 @@ def test_warc_layout():
 
 def test_pages_cover_every_case():
     raw = dict(sample_data.sample_records())
-    assert raw["https://mirror.example.net/honeybees"] == \
-        raw["https://honeybees.example.org/articles/honeybees"]
+    assert (
+        raw["https://mirror.example.net/honeybees"]
+        == raw["https://honeybees.example.org/articles/honeybees"]
+    )
     cafe = raw["https://cafe.example.com/guide"]
     assert b"charset=utf-8" in cafe and b"\x93" in cafe  # windows-1252 quote under a utf-8 label
-    assert b'charset=windows-1251' in raw["https://ru.example.org/chai"]
+    assert b"charset=windows-1251" in raw["https://ru.example.org/chai"]
     assert b'<meta charset="gb2312">' in raw["https://zh.example.org/cha"]
     assert b"(555) 123-4567" in raw["https://library.example.net/visit"]
     assert b"damn" in raw["https://reviews.example.com/umbrella"]
@@ -82,8 +95,12 @@ def test_bad_word_list_small_and_lowercase():
 
 
 def test_bundled_sizes():
-    total = sum(p.stat().st_size for p in DATA_DIR.rglob("*") if p.is_file()
-                and p.relative_to(DATA_DIR).parts[0] in ("sample.warc.gz", "topic_dataset.json",
-                                                          "bad_word_list.txt", "stories"))
+    total = sum(
+        p.stat().st_size
+        for p in DATA_DIR.rglob("*")
+        if p.is_file()
+        and p.relative_to(DATA_DIR).parts[0]
+        in ("sample.warc.gz", "topic_dataset.json", "bad_word_list.txt", "stories")
+    )
     assert total < 5_000_000
     assert (DATA_DIR / "sample.warc.gz").stat().st_size < 300_000

@@ -1,0 +1,200 @@
+"""HTML to text for hwlib.preprocess: charset decoding, boilerplate removal, block-aware text.
+
+    from hwlib.preprocess import html_to_text
+
+BeautifulSoup with lxml builds the tree; one iterative walk (deep nesting is safe) skips
+scripts, styles, <head>, navigation, footers, cookie banners and other site chrome (by tag, ARIA
+role and class/id words), and puts each block element on its own line. `extractor="resiliparse"`
+swaps in Resiliparse's main-content extractor (the `fast` extra), imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from bs4 import BeautifulSoup
+from bs4.element import NavigableString, PreformattedString, Script, Stylesheet, TemplateString
+
+MAX_BAD_CHAR_RATIO = 0.1  # decoded text with more U+FFFD/control chars than this is undecodable
+
+_META_CHARSET = re.compile(rb"<meta[^>]{0,300}?charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.I)
+# WHATWG Encoding Standard: these labels mean a superset in practice.
+_CODEC_ALIASES = {
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "shift_jis": "cp932",
+    "ks_c_5601-1987": "cp949",
+}
+
+
+def _codec(label) -> str | None:
+    if not label:
+        return None
+    label = (label.decode("ascii", "ignore") if isinstance(label, bytes) else label).lower()
+    label = _CODEC_ALIASES.get(label, label)
+    if label.startswith(("utf-16", "utf-32")):
+        return "utf-8"  # an ASCII-compatible page cannot really be UTF-16 (WHATWG rule)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode_html(data: bytes, charset: str | None = None) -> str:
+    """Bytes to str: BOM, then the HTTP charset, then <meta charset>, then UTF-8 with U+FFFD."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    meta = _META_CHARSET.search(data, 0, 4096)
+    tried = [c for c in (_codec(charset), _codec(meta.group(1) if meta else None)) if c]
+    for codec in dict.fromkeys(tried + ["utf-8"]):  # strict first: a mislabel shows as an error
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    return data.decode("utf-8", errors="replace")
+
+
+def undecodable(text: str) -> bool:
+    """True when the decoded page is mostly U+FFFD or control characters (binary data)."""
+    head = text[:20000]
+    bad = head.count("\ufffd") + sum(head.count(c) for c in "\x00\x01\x02\x03\x04\x05\x06\x07")
+    return bad > MAX_BAD_CHAR_RATIO * max(len(head), 1)
+
+
+_DROP_TAGS = frozenset(
+    "script style noscript template head iframe object embed svg canvas nav footer aside "
+    "button select option input textarea dialog menu".split()
+)
+_BLOCK_TAGS = frozenset(
+    "address article blockquote br dd details div dl dt fieldset figcaption figure form h1 h2 "
+    "h3 h4 h5 h6 header hr li main ol p pre section summary table tbody tfoot thead tr ul "
+    "caption center".split()
+)
+_CELL_TAGS = frozenset(("td", "th"))
+_NEVER_DROP = frozenset(("html", "body", "main", "article"))
+# Class/id words of site chrome; whole words only, so "menu-item" matches but "menus" does not.
+_BOILERPLATE = re.compile(
+    r"(?<![a-z])(?:nav|navbar|navigation|menu|menubar|breadcrumbs?|sidebar|footer|cookies?|"
+    r"consent|gdpr|share|sharing|social|newsletter|subscribe|advert\w{0,12}|ads|sponsored|"
+    r"popup|modal|skip-link|related-posts)(?![a-z])",
+    re.I,
+)
+_CHROME_ROLES = frozenset(
+    (
+        "navigation",
+        "banner",
+        "contentinfo",
+        "complementary",
+        "search",
+        "dialog",
+        "alertdialog",
+        "menu",
+        "menubar",
+    )
+)
+_SKIP_STRINGS = (PreformattedString, Script, Stylesheet, TemplateString)  # comments, doctype, ..
+_END = object()  # marks the end of a block element on the traversal stack
+
+
+def _is_chrome(tag, in_main: bool) -> bool:
+    name = tag.name
+    if name in _DROP_TAGS:
+        return True
+    if name == "header" and not in_main:  # a page header; an article's own header is content
+        return True
+    if name in _NEVER_DROP:
+        return False
+    attrs = tag.attrs
+    if not attrs:
+        return False
+    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
+        return True
+    if attrs.get("role") in _CHROME_ROLES:
+        return True
+    cls = attrs.get("class")
+    words = (" ".join(cls) if isinstance(cls, list) else cls or "") + " " + (attrs.get("id") or "")
+    return bool(words.strip()) and _BOILERPLATE.search(words) is not None
+
+
+def _soup_text(soup) -> str:
+    """Visible text with block elements on their own lines (iterative: deep trees are safe)."""
+    out: list[str] = []
+    stack: list = [(soup, False)]
+    while stack:
+        node, in_main = stack.pop()
+        if node is _END:
+            out.append("\n")
+        elif isinstance(node, NavigableString):
+            if not isinstance(node, _SKIP_STRINGS):  # a newline in source text is just a space
+                out.append(node.replace("\n", " ").replace("\r", " "))
+        elif not _is_chrome(node, in_main):
+            name = node.name
+            if name in _BLOCK_TAGS:
+                out.append("\n")
+                stack.append((_END, in_main))
+            elif name in _CELL_TAGS:
+                out.append(" ")
+            in_main = in_main or name in ("article", "main")
+            stack.extend((c, in_main) for c in reversed(node.contents))
+    return "".join(out)
+
+
+_RAW_OPEN = re.compile(r"<(script|style|noscript|template|svg|head)(?=[\s>/])|<!--", re.I)
+_RAW_CLOSE = {
+    t: re.compile(rf"</{t}\s*>", re.I)
+    for t in ("script", "style", "noscript", "template", "svg", "head")
+}
+_RAW_CLOSE[None] = re.compile("-->")
+
+
+def _cut_invisible(html: str) -> str:
+    """Cut scripts, styles, comments, <head> etc. with plain scans before parsing.
+
+    They are dropped anyway, and on real pages they are often half the bytes, so BeautifulSoup
+    (the slowest step) gets less to build. A block without its closing tag is left alone.
+    """
+    parts, pos = [], 0
+    while (m := _RAW_OPEN.search(html, pos)) is not None:
+        tag = m.group(1).lower() if m.group(1) else None
+        end = _RAW_CLOSE[tag].search(html, m.end())
+        parts.append(html[pos : m.start()])
+        if end is None:
+            parts.append(html[m.start() : m.end()])
+            pos = m.end()
+        else:
+            parts.append(" ")
+            pos = end.end()
+    parts.append(html[pos:])
+    return "".join(parts)
+
+
+def _collapse(text: str) -> str:
+    """Collapse runs of whitespace inside lines and drop empty lines."""
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def html_to_text(html: bytes | str, charset: str | None = None, extractor: str = "bs4") -> str:
+    """Visible text of a page without menus, footers, banners or scripts; one block per line.
+
+    `extractor="resiliparse"` uses Resiliparse's main-content extractor (pip install hwlib[fast]).
+    """
+    text = decode_html(html, charset) if isinstance(html, bytes) else html
+    if extractor == "resiliparse":
+        from resiliparse.extract.html2text import extract_plain_text  # optional, fast
+
+        return _collapse(
+            extract_plain_text(
+                text, main_content=True, alt_texts=False, links=False, list_bullets=False
+            )
+        )
+    if extractor != "bs4":
+        raise ValueError(f"unknown extractor {extractor!r}; use 'bs4' or 'resiliparse'")
+    return _collapse(_soup_text(BeautifulSoup(_cut_invisible(text), "lxml")))
