@@ -1,0 +1,595 @@
+"""Pretraining with the course's run_llama.py flags; the notebooks call `train(cfg, callbacks)`.
+
+    python -m hwlib.train --option pretrain --model_config tiny --tokenizer tok.model \
+        --data_path data/stories --val_path data/stories --block_size 128 --epochs 1
+    python -m hwlib.train --option generate --pretrained-model-path runs/run/run-best.pt
+    torchrun --nproc_per_node 2 -m hwlib.train --option pretrain ...   # DDP, same losses
+
+A folder of `*.train`, `*.val` and `*.test` files (data/stories) can be data_path, val_path and
+test_path at once: a split reads the files with its own suffix (.train; .val or .dev; .test) when
+the folder has any, else every text file there. Checkpoints, metrics.jsonl and summary.json go to
+<out_dir>/<run_name>/; `--auto_resume` continues <run_name>-resume.pt exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from hwlib.data import TokenBlocks
+from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
+from hwlib.schedule import WarmupCosineScheduler, WarmupLearningRateScheduler
+from hwlib.schedule import warmup_steps_from_ratio
+from hwlib.tokenizer import Tokenizer, tokenize_directory
+from hwlib.utils import DATA_DIR, CheckpointError, atomic_torch_save, autocast_context
+from hwlib.utils import pick_device, require_file, safe_torch_load, set_seed
+
+DEFAULT_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
+DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
+
+
+def _arg(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    """Every field is the command-line flag of the same name; the course's flags come first."""
+
+    data_path: str = _arg(str(DATA_DIR / "stories"), "folder of raw text files to train on")
+    tokenized_dir: str | None = _arg(None, "token cache folder (default: <data_path>/tokenized)")
+    overwrite_tokenized: bool = _arg(False, "re-tokenize even when the cache is up to date")
+    block_size: int = _arg(512, "tokens per training sequence")
+    batch_size: int = _arg(8, "sequences per optimizer update, summed over all processes")
+    micro_batch_size: int | None = _arg(None, "sequences per forward pass (default: batch_size)")
+    epochs: int = _arg(5, "passes over the training blocks")
+    lr: float = _arg(1e-3, "peak learning rate (AdamW)")
+    warmup_steps: int = _arg(0, "updates of linear warmup from 0")
+    warmup_ratio: float = _arg(0.0, "warmup as a fraction of all updates, when warmup_steps=0")
+    val_path: str | None = _arg(None, "folder of validation text")
+    val_tokenized_dir: str | None = _arg(None, "token cache folder for val_path")
+    val_per_steps: int = _arg(0, "validate every N updates (0: only at each epoch's end)")
+    test_path: str | None = _arg(None, "folder of test text, evaluated once at the end")
+    test_tokenized_dir: str | None = _arg(None, "token cache folder for test_path")
+    auto_resume: bool = _arg(False, "continue from <out_dir>/<run_name>/<run_name>-resume.pt")
+    run_name: str = _arg("run", "names the run folder and its checkpoints")
+    use_gpu: bool = _arg(False, "train on CUDA (or Apple MPS) when available")
+    wandb_project: str | None = _arg(None, "log to this wandb project (skipped if not installed)")
+    wandb_entity: str | None = _arg(None, "wandb team")
+    seed: int = _arg(1337, "seeds init, data order and sampling")
+    option: str = _arg("generate", "what to run", choices=("pretrain", "generate"))
+    pretrained_model_path: str | None = _arg(
+        None, "pretrain: start from this checkpoint if the file exists; generate: the model "
+        "(default: this run's final checkpoint, else data/checkpoints/llama2-42M-babylm.pt)"
+    )
+    generated_sentence_low_temp_out: str = _arg("generated-sentence-temp-0.txt", "greedy text")
+    generated_sentence_high_temp_out: str = _arg("generated-sentence-temp-1.txt", "temp 0.5 text")
+    # --- hwlib's additions ---
+    model_config: str = _arg("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
+    tokenizer: str | None = _arg(
+        None, "sentencepiece .model (default: data/llama2/tokenizer.model; generate: the "
+        "tokenizer recorded in the checkpoint when it exists)"
+    )
+    max_steps: int = _arg(0, "stop after this many updates (0: run all epochs)")
+    dtype: str = _arg("bfloat16", "CUDA autocast dtype (CPU always runs float32)",
+                      choices=("float32", "bfloat16", "float16"))
+    compile: bool = _arg(False, "torch.compile the model")
+    out_dir: str = _arg("runs", "runs live in <out_dir>/<run_name>")
+    tensorboard: bool = _arg(False, "also write TensorBoard logs")
+    top_k: int | None = _arg(50, "generate: top-k of the temperature-0.5 sample (course: 50)")
+    top_p: float | None = _arg(None, "generate: nucleus p of the temperature-0.5 sample")
+    prompt: str = _arg("Once upon a time,", "generate: the text to continue")
+    max_new_tokens: int = _arg(75, "generate: tokens to add")
+    weight_decay: float = _arg(0.0, "AdamW weight decay of the matrices (course: 0)")
+    grad_clip: float = _arg(1.0, "clip the global gradient norm to this (0: never)")
+    schedule: str = _arg("constant", "lr after warmup", choices=("constant", "cosine"))
+    min_lr_ratio: float = _arg(0.1, "cosine floor, as a fraction of lr")
+    log_interval: int = _arg(10, "updates between metric lines and callback calls")
+    save_every: int = _arg(100, "updates between rolling resume checkpoints")
+    eval_batches: int = _arg(0, "cap on micro-batches per val/test evaluation (0: all)")
+    num_workers: int | None = _arg(None, "tokenizer processes (default: all cores)")
+    prefetch: int = _arg(2, "updates of batches a background thread reads ahead (0: inline)")
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end training after the current update, checkpoints saved."""
+
+
+# A resumed run must share these with the run that wrote the resume file, else it could not
+# reproduce the uninterrupted run.
+_RESUME_KEYS = ("data_path", "block_size", "batch_size", "epochs", "lr", "warmup_steps",
+                "warmup_ratio", "seed", "model_config", "max_steps", "schedule", "min_lr_ratio",
+                "weight_decay", "grad_clip")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """argparse flags generated from TrainConfig's fields (one source of truth)."""
+    parser = argparse.ArgumentParser(prog="python -m hwlib.train", description=__doc__.split("\n")[0])
+    types = {"int": int, "float": float, "str": str}
+    for f in dataclasses.fields(TrainConfig):
+        names = [f"--{f.name}"]
+        if f.name == "pretrained_model_path":  # the course spells this one with hyphens
+            names = ["--pretrained-model-path", "--pretrained_model_path"]
+        kw = {"default": f.default, "help": f.metadata["help"], "dest": f.name}
+        if f.type == "bool":
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = types[f.type.replace(" | None", "")]
+            kw["choices"] = f.metadata.get("choices")
+        parser.add_argument(*names, **kw)
+    return parser
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """TrainConfig from command-line flags."""
+    return TrainConfig(**vars(build_parser().parse_args(argv)))
+
+
+# ---------------------------------------------------------------------------------------- setup
+@dataclass
+class _Dist:
+    rank: int
+    world: int
+    device: torch.device
+
+
+def _init_distributed(use_gpu: bool) -> _Dist:
+    """One process, or one of WORLD_SIZE processes started by torchrun (NCCL on GPU, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return _Dist(0, 1, pick_device(use_gpu))
+    cuda = use_gpu and torch.cuda.is_available()
+    device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return _Dist(dist.get_rank(), world, device)
+
+
+def _check_config(cfg: TrainConfig, world: int) -> int:
+    """Refuse flags that cannot work, in one line; returns the micro-batch size."""
+    mb = cfg.micro_batch_size or cfg.batch_size
+    if min(cfg.batch_size, mb, cfg.block_size, cfg.log_interval, cfg.save_every) <= 0:
+        raise ValueError("--batch_size, --micro_batch_size, --block_size, --log_interval and "
+                         "--save_every must be positive")
+    if cfg.batch_size % (mb * world):
+        procs = f" x {world} processes" if world > 1 else ""
+        raise ValueError(f"--batch_size {cfg.batch_size} is not divisible by "
+                         f"--micro_batch_size {mb}{procs}")
+    if cfg.model_config not in LlamaConfig.PRESETS:
+        raise ValueError(f"--model_config {cfg.model_config!r} is not a preset; choose one of "
+                         f"{', '.join(LlamaConfig.PRESETS)}")
+    if not Path(cfg.data_path).is_dir():
+        raise FileNotFoundError(f"{cfg.data_path}: --data_path is not a folder")
+    return mb
+
+
+def load_tokenizer(path: str | None) -> Tokenizer:
+    """The tokenizer at `path`, by default Llama-2's (a missing one names its download target)."""
+    return Tokenizer(path or DEFAULT_TOKENIZER)
+
+
+_SUFFIXES = {"train": (".train",), "val": (".val", ".dev"), "test": (".test",)}
+
+
+def _blocks(cfg: TrainConfig, split: str, path: str, cache, tok: Tokenizer, d: _Dist):
+    """Tokenize a folder (rank 0 first, so processes never race on the cache) into blocks."""
+    kw = dict(tokenizer=tok, overwrite=cfg.overwrite_tokenized, workers=cfg.num_workers)
+    if d.rank == 0:
+        bins = tokenize_directory(path, cache, **kw)
+    if d.world > 1:
+        dist.barrier()
+        if d.rank != 0:
+            bins = tokenize_directory(path, cache, **{**kw, "overwrite": False, "progress": False})
+    mine = [b for b in bins if Path(b.stem).suffix in _SUFFIXES[split]]  # stories.val.bin
+    return TokenBlocks(mine or bins, cfg.block_size, seed=cfg.seed)
+
+
+def check_vocab(model: Llama, tok: Tokenizer, source) -> None:
+    """Refuse a model and a tokenizer whose vocabularies differ (ids would mean other text)."""
+    if model.config.vocab_size != tok.vocab_size:
+        raise ValueError(f"{source}: the model's vocabulary has {model.config.vocab_size} tokens "
+                         f"but the tokenizer's has {tok.vocab_size}; pass the matching --tokenizer")
+
+
+def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama:
+    """From the resume file, else --pretrained-model-path if it exists (the course), else a preset."""
+    path = cfg.pretrained_model_path
+    if resume is not None:
+        model = Llama(LlamaConfig.from_dict(resume["model_args"]))
+        model.load_state_dict(resume["model"])
+        path = "the resume checkpoint"
+    elif path and Path(path).exists():
+        model = load_checkpoint(path).train()
+        print(f"starting from the pretrained model {path}")
+    else:  # a fresh model takes the tokenizer's vocabulary and fits the block size
+        mc = LlamaConfig.preset(cfg.model_config, vocab_size=tok.vocab_size)
+        model = Llama(dataclasses.replace(mc, max_seq_len=max(mc.max_seq_len, cfg.block_size)))
+    check_vocab(model, tok, path)
+    if cfg.block_size > model.config.max_seq_len:
+        raise ValueError(f"{path}: --block_size {cfg.block_size} exceeds the model's max_seq_len "
+                         f"{model.config.max_seq_len}")
+    return model
+
+
+def _optimizer(model: Llama, cfg: TrainConfig, total: int, device: torch.device):
+    """AdamW (decay on matrices only, fused on CUDA) and its warmup schedule."""
+    ps = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
+    warmup = cfg.warmup_steps or warmup_steps_from_ratio(total, cfg.warmup_ratio)
+    if cfg.schedule == "cosine":
+        return opt, WarmupCosineScheduler(opt, warmup, total, min_lr_ratio=cfg.min_lr_ratio)
+    return opt, WarmupLearningRateScheduler(opt, warmup)
+
+
+# ------------------------------------------------------------------------------ batches, eval
+def _micro_batches(ds, epoch: int, start: int, cfg: TrainConfig, mb: int, d: _Dist) -> Iterator:
+    """Per update from `start` on: this process's micro-batches (strided over processes)."""
+    order = ds.order(epoch)
+    for u in range(start, len(order) // cfg.batch_size):
+        batch = order[u * cfg.batch_size : (u + 1) * cfg.batch_size]
+        chunks = [batch[i : i + mb] for i in range(0, cfg.batch_size, mb)][d.rank :: d.world]
+        pairs = [ds.get_batch(idx) for idx in chunks]
+        if d.device.type == "cuda":  # pinned pages let the copy to the GPU run asynchronously
+            pairs = [(x.pin_memory(), y.pin_memory()) for x, y in pairs]
+        yield pairs
+
+
+def _prefetch(it: Iterator, depth: int) -> Iterator:
+    """Yield from `it`, produced `depth` items ahead by one background thread."""
+    if depth <= 0:
+        yield from it
+        return
+    end = object()
+    pool = ThreadPoolExecutor(1)  # one worker, so `it` is advanced in order
+    try:
+        ahead = deque(pool.submit(next, it, end) for _ in range(depth))
+        while (item := ahead.popleft().result()) is not end:
+            ahead.append(pool.submit(next, it, end))
+            yield item
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+@torch.no_grad()
+def _evaluate(net, ds: TokenBlocks, mb: int, cfg: TrainConfig, d: _Dist) -> float:
+    """Mean next-token cross-entropy (nats) over ds's blocks in order, split over processes."""
+    was_training = net.training
+    net.eval()
+    starts = list(range(0, len(ds), mb))[: cfg.eval_batches or None]
+    total = torch.zeros(2, dtype=torch.float64, device=d.device)  # (sum of losses, tokens)
+    for s in starts[d.rank :: d.world]:
+        x, y = (t.to(d.device) for t in ds.get_batch(np.arange(s, min(s + mb, len(ds)))))
+        with autocast_context(d.device, cfg.dtype):
+            loss = net(x, y)[1].double()
+        total += torch.stack([loss * y.numel(), torch.ones_like(loss) * y.numel()])
+    if d.world > 1:
+        dist.all_reduce(total)
+    net.train(was_training)
+    return (total[0] / total[1]).item()
+
+
+# ------------------------------------------------------------------------------------- resume
+def _rng_state() -> dict:
+    """The RNGs training draws from (dropout): torch's CPU and CUDA generators."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    if s["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def _load_resume(path: Path, cfg: TrainConfig) -> dict:
+    """The resume file, refused in one line if corrupt, foreign, or written with other flags."""
+    ck = safe_torch_load(path)
+    needed = {"model", "model_args", "optimizer", "scheduler", "scaler", "rng", "train_config",
+              "step", "epoch", "pos", "best_val_loss", "history"}
+    if not isinstance(ck, dict) or not needed <= ck.keys():
+        raise CheckpointError(f"{path}: not a hwlib resume checkpoint (needs keys {sorted(needed)})")
+    old, new = ck["train_config"], asdict(cfg)
+    for k in _RESUME_KEYS:
+        if old.get(k) != new[k]:
+            raise ValueError(f"{path}: written with --{k} {old.get(k)!r}, now {new[k]!r}; rerun "
+                             "with the same flags, or pick another --run_name")
+    return ck
+
+
+# ------------------------------------------------------------------------------------ logging
+_PEAK_FLOPS = {  # dense bf16 tensor-core FLOP/s per GPU (fp16 for V100 and T4); first match wins
+    "H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
+    "L40": 181e12, "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12, "V100": 125e12, "T4": 65e12,
+}
+
+
+def peak_flops(device: torch.device | str) -> float | None:
+    """The detected GPU's peak FLOP/s for MFU; None on CPU or an unknown GPU."""
+    if torch.device(device).type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in _PEAK_FLOPS.items() if k in name), None)
+
+
+class _Sinks:
+    """metrics.jsonl always; wandb and TensorBoard only when asked (imported lazily)."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, history: list[dict]):
+        self.jsonl = run_dir / "metrics.jsonl"
+        # Rewritten from the resume file's history: lines logged after that save are dropped.
+        self.jsonl.write_text("".join(json.dumps(m) + "\n" for m in history))
+        self.wandb = self.tb = None
+        try:
+            if cfg.wandb_project:
+                import wandb
+
+                self.wandb = wandb.init(project=cfg.wandb_project, entity=cfg.wandb_entity,
+                                        name=cfg.run_name, config=asdict(cfg))
+            if cfg.tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError as e:
+            print(f"skipping {e.name} logging: it is not installed")
+
+    def log(self, m: dict) -> None:
+        with self.jsonl.open("a") as f:
+            f.write(json.dumps(m) + "\n")
+        for k, v in m.items():
+            if self.tb and k != "step":
+                self.tb.add_scalar(k, v, m["step"])
+        if self.wandb:
+            self.wandb.log(m, step=m["step"])
+
+    def close(self) -> None:
+        for sink in (self.wandb and self.wandb.finish, self.tb and self.tb.close):
+            if sink:
+                sink()
+
+
+def _metric_line(m: dict) -> str:
+    line = f"step {m['step']}: train loss {m['loss']:.4f}"
+    if "val_loss" in m:
+        line += f", val loss {m['val_loss']:.4f} (perplexity {m['val_perplexity']:.2f})"
+    line += f", lr {m['lr']:.2e}, {m['tokens_per_s']:,.0f} tokens/s"
+    return line + (f", MFU {m['mfu']:.1%}" if "mfu" in m else "")
+
+
+# -------------------------------------------------------------------------------------- train
+@dataclass
+class _Progress:
+    step: int = 0  # optimizer updates done
+    epoch: int = 0  # the epoch of the next update
+    pos: int = 0  # updates done in that epoch: the position in ds.order(epoch), in batches
+    best_val_loss: float = math.inf
+    history: list = field(default_factory=list)  # every logged metrics dict
+
+
+def _update(net, micro: list, opt, sched, scaler, cfg: TrainConfig, d: _Dist, step: int):
+    """One optimizer update from this process's micro-batches; returns (loss, grad norm, lr)."""
+    losses = []
+    for i, (x, y) in enumerate(micro):
+        x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
+        # DDP averages the gradients over processes once, after the last micro-batch.
+        last = d.world == 1 or i == len(micro) - 1
+        with contextlib.nullcontext() if last else net.no_sync():
+            with autocast_context(d.device, cfg.dtype):
+                loss = net(x, y)[1]
+            # Micro-batches hold equal token counts, so the mean of their mean losses is the big
+            # batch's mean loss, and the summed gradients are exactly the big batch's gradient.
+            scaler.scale(loss / len(micro)).backward()
+        losses.append(loss.detach().float())
+    loss = torch.stack(losses).mean()
+    if d.world > 1:
+        dist.all_reduce(loss)
+        loss /= d.world
+    scaler.unscale_(opt)
+    norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip or math.inf)
+    loss, norm = loss.item(), norm.item()
+    # GradScaler skips steps with inf/NaN gradients by itself; anything else non-finite is fatal.
+    if not math.isfinite(loss) or not (math.isfinite(norm) or scaler.is_enabled()):
+        what = f"loss is {loss}" if not math.isfinite(loss) else f"gradient norm is {norm}"
+        raise FloatingPointError(f"training {what} at step {step}; stopped before that update "
+                                 "(checkpoints saved before it are kept)")
+    lr = opt.param_groups[0]["lr"]
+    scaler.step(opt)
+    scaler.update()
+    opt.zero_grad(set_to_none=True)
+    sched.step()  # after the update, torch's convention: update k ran with the lr of step k-1
+    return loss, norm, lr
+
+
+def train(cfg: TrainConfig, callbacks: Iterable[Callable[[dict], None]] = ()) -> dict:
+    """Pretrain as `cfg` says; return a summary. Each callback gets every logged metrics dict.
+
+    A callback may raise StopTraining to end after that update (checkpoints written first).
+    """
+    d = _init_distributed(cfg.use_gpu)
+    try:
+        return _train(cfg, list(callbacks), d)
+    finally:
+        if d.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def run_paths(cfg: TrainConfig) -> dict[str, Path]:
+    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics."""
+    run_dir = Path(cfg.out_dir) / cfg.run_name
+    return {"run_dir": run_dir,
+            "checkpoint": run_dir / f"{cfg.run_name}-pretrain-{cfg.epochs}-{cfg.lr}.pt",
+            "best_checkpoint": run_dir / f"{cfg.run_name}-best.pt",
+            "resume_checkpoint": run_dir / f"{cfg.run_name}-resume.pt",
+            "metrics": run_dir / "metrics.jsonl"}
+
+
+def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
+    mb = _check_config(cfg, d.world)
+    if d.device.type != "cuda":
+        cfg = dataclasses.replace(cfg, dtype="float32")  # autocast_context is CUDA-only
+    elif cfg.dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
+        print("this GPU has no bfloat16; using float16 with a GradScaler")
+        cfg = dataclasses.replace(cfg, dtype="float16")
+    tok = load_tokenizer(cfg.tokenizer)
+    tok_info = {"tokenizer": str(Path(cfg.tokenizer or DEFAULT_TOKENIZER).resolve()),
+                "tokenizer_fingerprint": tok.fingerprint}
+    paths = run_paths(cfg)
+    resume = None
+    if cfg.auto_resume and paths["resume_checkpoint"].exists():
+        resume = _load_resume(paths["resume_checkpoint"], cfg)
+
+    train_ds = _blocks(cfg, "train", cfg.data_path, cfg.tokenized_dir, tok, d)
+    val_ds = test_ds = None
+    if cfg.val_path:
+        val_ds = _blocks(cfg, "val", cfg.val_path, cfg.val_tokenized_dir, tok, d)
+    if cfg.test_path:
+        test_ds = _blocks(cfg, "test", cfg.test_path, cfg.test_tokenized_dir, tok, d)
+    per_epoch = len(train_ds) // cfg.batch_size  # a last partial batch is dropped
+    if per_epoch == 0:
+        raise ValueError(f"{cfg.data_path}: {len(train_ds)} blocks of {cfg.block_size + 1} tokens "
+                         f"are fewer than --batch_size {cfg.batch_size}")
+    total = min(cfg.max_steps or math.inf, cfg.epochs * per_epoch)
+
+    set_seed(cfg.seed)
+    model = _build_model(cfg, tok, resume).to(d.device)
+    opt, sched = _optimizer(model, cfg, total, d.device)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.dtype == "float16")
+    p = _Progress()
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        _set_rng_state(resume["rng"])
+        p = _Progress(**{f.name: resume[f.name] for f in dataclasses.fields(_Progress)})
+        print(f"resuming {paths['resume_checkpoint']} at step {p.step}")
+    net = model
+    if d.world > 1:
+        ids = [d.device.index] if d.device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.compile:
+        net = torch.compile(net)
+    rank0 = d.rank == 0
+    if rank0:
+        paths["run_dir"].mkdir(parents=True, exist_ok=True)
+    sinks = _Sinks(cfg, paths["run_dir"], p.history) if rank0 else None
+
+    def save(kind: str, **extra) -> None:
+        if not rank0:
+            return
+        if kind == "resume_checkpoint":
+            state = {"model": model.state_dict(), "model_args": model.config.to_dict(),
+                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "scaler": scaler.state_dict(), "rng": _rng_state(), **asdict(p)}
+            atomic_torch_save({**state, "train_config": asdict(cfg), **tok_info}, paths[kind])
+        else:
+            save_checkpoint(paths[kind], model, step=p.step, train_config=asdict(cfg),
+                            **tok_info, **extra)
+
+    flops, peak = model.flops_per_token(cfg.block_size), peak_flops(d.device)
+    tokens_per_step = cfg.batch_size * cfg.block_size
+    bar = tqdm(total=total, initial=p.step, disable=not rank0, desc=cfg.run_name, unit="step")
+    t_start = t_log = time.perf_counter()
+    start_step = log_step = p.step
+    stopped = False
+    try:
+        while p.step < total and not stopped:
+            batches = _prefetch(_micro_batches(train_ds, p.epoch, p.pos, cfg, mb, d), cfg.prefetch)
+            with contextlib.closing(batches):
+                for micro in batches:
+                    loss, norm, lr = _update(net, micro, opt, sched, scaler, cfg, d, p.step + 1)
+                    epoch, p.step, p.pos = p.epoch, p.step + 1, p.pos + 1
+                    if p.pos == per_epoch:
+                        p.epoch, p.pos = p.epoch + 1, 0
+                    bar.update()
+                    end = p.pos == 0 or p.step == total  # of an epoch, or of the run
+                    every = cfg.val_per_steps and p.step % cfg.val_per_steps == 0
+                    validate = val_ds is not None and (end or every)
+                    if validate or end or p.step % cfg.log_interval == 0:
+                        now = time.perf_counter()
+                        tps = (p.step - log_step) * tokens_per_step / (now - t_log)
+                        t_log, log_step = now, p.step
+                        m = {"step": p.step, "epoch": epoch, "loss": loss, "lr": lr,
+                             "tokens_per_s": tps, "grad_norm": norm}
+                        if peak:
+                            m["mfu"] = flops * tps / (peak * d.world)
+                        if validate:
+                            v = m["val_loss"] = _evaluate(net, val_ds, mb, cfg, d)
+                            m["val_perplexity"] = math.exp(min(v, 50))
+                            if v < p.best_val_loss:
+                                p.best_val_loss = v
+                                save("best_checkpoint", val_loss=v)
+                        p.history.append(m)
+                        if rank0:
+                            sinks.log(m)
+                            bar.write(_metric_line(m))
+                        try:
+                            for cb in callbacks:
+                                cb(m)
+                        except StopTraining:
+                            stopped = True
+                    if end or stopped:
+                        save("checkpoint", epoch=epoch)
+                    if end or stopped or p.step % cfg.save_every == 0:
+                        save("resume_checkpoint")
+                    if p.step == total or stopped:
+                        break
+    finally:
+        bar.close()
+        if sinks:
+            sinks.close()
+    seconds = time.perf_counter() - t_start
+    summary = {
+        "steps": p.step, "epochs_completed": p.epoch, "stopped_early": stopped,
+        "final_loss": p.history[-1]["loss"] if p.history else None,
+        "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
+        "test_loss": None, "test_perplexity": None,
+        "tokens": p.step * tokens_per_step,
+        "tokens_per_s": (p.step - start_step) * tokens_per_step / max(seconds, 1e-9),
+        **{k: str(v) for k, v in paths.items()},
+    }
+    if test_ds is not None and not stopped:
+        t = summary["test_loss"] = _evaluate(net, test_ds, mb, cfg, d)
+        summary["test_perplexity"] = math.exp(min(t, 50))
+        if rank0:
+            print(f"test loss {t:.4f}, perplexity {summary['test_perplexity']:.2f}")
+    if rank0:
+        (paths["run_dir"] / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return {**summary, "history": p.history}
+
+
+# ----------------------------------------------------------------------------------------- CLI
+def main(argv: list[str] | None = None) -> None:
+    """Parse the flags, then pretrain or generate; bad input exits with a one-line error."""
+    cfg = parse_config(argv)
+    try:
+        if cfg.option == "pretrain":
+            train(cfg)
+        else:  # the course's one script also samples; that stage lives in hwlib.sample
+            from hwlib.sample import generate
+
+            generate(cfg)
+    except (ValueError, OSError, CheckpointError, FloatingPointError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""hwlib.train: flags, gradient accumulation, exact resume, learning, DDP, bad input, generate."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwlib import train as T
+from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
+from hwlib.stories import write_story_splits
+from hwlib.tokenizer import train_tokenizer
+from hwlib.train import StopTraining, TrainConfig, main, parse_config, train
+from hwlib.utils import REPO_ROOT, CheckpointError
+
+VOCAB = 512  # the tiny preset's vocabulary
+
+
+@pytest.fixture(scope="module")
+def stories(tmp_path_factory) -> Path:
+    """A folder with stories.train/.val/.test (the bundled generator, fewer stories)."""
+    out = tmp_path_factory.mktemp("stories")
+    write_story_splits(out, n_train=500, n_val=40, n_test=40, seed=7)
+    return out
+
+
+@pytest.fixture(scope="module")
+def tok(stories, tmp_path_factory) -> Path:
+    prefix = tmp_path_factory.mktemp("tok") / "stories512"
+    return Path(train_tokenizer([stories / "stories.train"], vocab_size=VOCAB, model_prefix=prefix))
+
+
+def config(tmp_path: Path, stories: Path, tok: Path, **kw) -> TrainConfig:
+    """A tiny run: 32-token blocks, 8 sequences per update in micro-batches of 4."""
+    base = dict(
+        option="pretrain", data_path=str(stories), val_path=str(stories), model_config="tiny",
+        tokenizer=str(tok), block_size=32, batch_size=8, micro_batch_size=4, epochs=1, lr=3e-3,
+        max_steps=6, log_interval=1, out_dir=str(tmp_path / "runs"), seed=0, eval_batches=4,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def losses(history: list[dict], key: str = "loss") -> list[float]:
+    return [m[key] for m in history if key in m]
+
+
+def test_flags_are_the_course_flags_and_build_the_same_config():
+    course = ("--data_path d --tokenized_dir t --overwrite_tokenized --block_size 64 --batch_size 32"
+              " --micro_batch_size 8 --epochs 2 --lr 0.01 --warmup_steps 5 --warmup_ratio 0.1"
+              " --val_path v --val_tokenized_dir vt --val_per_steps 7 --test_path s"
+              " --test_tokenized_dir st --auto_resume --run_name r --use_gpu --wandb_project p"
+              " --wandb_entity e --seed 3 --option pretrain --pretrained-model-path m.pt"
+              " --generated_sentence_low_temp_out lo.txt --generated_sentence_high_temp_out hi.txt")
+    ours = (" --model_config tiny --tokenizer k.model --max_steps 9 --dtype float16 --compile"
+            " --out_dir o --tensorboard --top_k 5 --top_p 0.9 --prompt hi --max_new_tokens 3")
+    cfg = parse_config((course + ours).split())
+    assert cfg == TrainConfig(
+        data_path="d", tokenized_dir="t", overwrite_tokenized=True, block_size=64, batch_size=32,
+        micro_batch_size=8, epochs=2, lr=0.01, warmup_steps=5, warmup_ratio=0.1, val_path="v",
+        val_tokenized_dir="vt", val_per_steps=7, test_path="s", test_tokenized_dir="st",
+        auto_resume=True, run_name="r", use_gpu=True, wandb_project="p", wandb_entity="e", seed=3,
+        option="pretrain", pretrained_model_path="m.pt", generated_sentence_low_temp_out="lo.txt",
+        generated_sentence_high_temp_out="hi.txt", model_config="tiny", tokenizer="k.model",
+        max_steps=9, dtype="float16", compile=True, out_dir="o", tensorboard=True, top_k=5,
+        top_p=0.9, prompt="hi", max_new_tokens=3,
+    )
+    # Defaults are the course's; no flags at all gives TrainConfig() itself.
+    d = parse_config([])
+    assert d == TrainConfig()
+    assert (d.block_size, d.batch_size, d.epochs, d.lr, d.seed, d.option) == (
+        512, 8, 5, 1e-3, 1337, "generate")
+    assert parse_config(["--pretrained_model_path", "x.pt"]).pretrained_model_path == "x.pt"
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path, stories, tok):
+    """8 sequences as 4 micro-batches of 2 = one batch of 8: same losses, grad norms, weights."""
+    kw = dict(max_steps=3, eval_batches=0)
+    big = train(config(tmp_path, stories, tok, micro_batch_size=8, run_name="big", **kw))
+    acc = train(config(tmp_path, stories, tok, micro_batch_size=2, run_name="acc", **kw))
+    # A gradient summed instead of averaged over micro-batches shows in the norm (AdamW itself
+    # would hide it), and validation must not depend on the micro-batch size either.
+    for key in ("loss", "grad_norm", "val_loss"):
+        np.testing.assert_allclose(losses(acc["history"], key), losses(big["history"], key),
+                                   rtol=1e-5)
+    a, b = (load_checkpoint(s["checkpoint"]).state_dict() for s in (acc, big))
+    for name in a:  # Adam divides by sqrt(v): float rounding in tiny gradients moves ~1e-6
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+
+
+def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, stories, tok):
+    straight = train(config(tmp_path / "a", stories, tok, max_steps=8, save_every=4))
+
+    def crash(m):
+        if m["step"] == 6:  # after the resume checkpoint of step 4, before the one of step 8
+            raise RuntimeError("simulated crash")
+
+    cfg = config(tmp_path / "b", stories, tok, max_steps=8, save_every=4)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg, callbacks=[crash])
+    resumed = train(TrainConfig(**{**cfg.__dict__, "auto_resume": True}))
+    assert resumed["steps"] == 8
+    for key in ("loss", "grad_norm", "lr", "val_loss"):
+        assert losses(resumed["history"], key) == losses(straight["history"], key)  # exact
+    # metrics.jsonl holds each step once: the lines logged after the step-4 save were dropped.
+    lines = [json.loads(s) for s in Path(resumed["metrics"]).read_text().splitlines()]
+    assert [m["step"] for m in lines] == list(range(1, 9))
+    a, b = (load_checkpoint(s["checkpoint"]).state_dict() for s in (straight, resumed))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_stop_from_a_callback_then_resume_matches(tmp_path, stories, tok):
+    straight = train(config(tmp_path / "a", stories, tok, max_steps=6))
+
+    def stop(m):
+        if m["step"] == 3:
+            raise StopTraining
+
+    cfg = config(tmp_path / "b", stories, tok, max_steps=6)
+    first = train(cfg, callbacks=[stop])
+    assert first["stopped_early"] and first["steps"] == 3
+    resumed = train(TrainConfig(**{**cfg.__dict__, "auto_resume": True}))
+    assert losses(resumed["history"]) == losses(straight["history"])
+
+
+def unigram_entropy(bin_path: Path) -> float:
+    """Entropy (nats) of the token frequencies: the loss of the best context-free model."""
+    counts = np.bincount(np.memmap(bin_path, dtype=np.uint16, mode="r"))
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+@pytest.fixture(scope="module")
+def trained(stories, tok, tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    cfg = config(out, stories, tok, block_size=64, batch_size=16, micro_batch_size=16,
+                 max_steps=80, val_per_steps=20, eval_batches=0, test_path=str(stories),
+                 log_interval=10)
+    return cfg, train(cfg)
+
+
+def test_a_short_run_beats_the_unigram_baseline(trained, stories):
+    cfg, summary = trained
+    baseline = unigram_entropy(stories / "tokenized" / "stories.val.bin")  # about 5.0 nats
+    assert summary["best_val_loss"] < baseline - 1.0, (summary["best_val_loss"], baseline)
+    assert summary["test_loss"] < baseline - 1.0
+    assert math.isclose(summary["test_perplexity"], math.exp(summary["test_loss"]))
+    for key in ("checkpoint", "best_checkpoint", "resume_checkpoint", "metrics"):
+        assert Path(summary[key]).exists()
+    vals = losses(summary["history"], "val_loss")
+    assert summary["best_val_loss"] == min(vals)
+    best = torch.load(summary["best_checkpoint"], weights_only=True)
+    assert best["val_loss"] == min(vals) and best["tokenizer"] == str(Path(cfg.tokenizer).resolve())
+
+
+def test_generate_option_writes_both_files(trained, tmp_path, capsys):
+    cfg, summary = trained
+    low, high = tmp_path / "low.txt", tmp_path / "high.txt"
+    main(["--option", "generate", "--pretrained-model-path", summary["best_checkpoint"],
+          "--generated_sentence_low_temp_out", str(low),
+          "--generated_sentence_high_temp_out", str(high), "--max_new_tokens", "20"])
+    for path in (low, high):
+        text = path.read_text()
+        assert text.startswith("Once upon a time,") and len(text) > len("Once upon a time,") + 10
+    assert "loaded" in capsys.readouterr().out
+
+
+def test_ddp_two_processes_match_one_process(tmp_path, stories, tok):
+    cfg = config(tmp_path, stories, tok, micro_batch_size=2, max_steps=3, run_name="one",
+                 prefetch=0)
+    one = train(cfg)
+    flags = ["--option", "pretrain", "--data_path", str(stories), "--val_path", str(stories),
+             "--model_config", "tiny", "--tokenizer", str(tok), "--block_size", "32",
+             "--batch_size", "8", "--micro_batch_size", "2", "--epochs", "1", "--lr", "0.003",
+             "--max_steps", "3", "--log_interval", "1", "--out_dir", str(tmp_path / "runs"),
+             "--seed", "0", "--eval_batches", "4", "--run_name", "two"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "hwlib.train", *flags],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    two = [json.loads(s) for s in (tmp_path / "runs" / "two" / "metrics.jsonl").open()]
+    for key in ("loss", "grad_norm", "val_loss"):
+        np.testing.assert_allclose(losses(two, key), losses(one["history"], key), rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------- bad input
+def one_line_exit(argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    msg = str(e.value.code)
+    assert msg.startswith("error: ") and "\n" not in msg
+    return msg
+
+
+def test_batch_size_not_divisible(tmp_path, stories, tok):
+    with pytest.raises(ValueError, match="--batch_size 10 is not divisible by --micro_batch_size 4"):
+        train(config(tmp_path, stories, tok, batch_size=10))
+    msg = one_line_exit(["--option", "pretrain", "--batch_size", "10", "--micro_batch_size", "4",
+                         "--data_path", str(stories), "--tokenizer", str(tok)])
+    assert "not divisible" in msg
+
+
+def test_unknown_preset(tmp_path, stories, tok):
+    msg = one_line_exit(["--option", "pretrain", "--model_config", "7B",
+                         "--data_path", str(stories), "--tokenizer", str(tok)])
+    assert "'7B'" in msg and "42M" in msg
+
+
+def test_empty_data_dir(tmp_path, tok):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty: no \*.train"):
+        train(config(tmp_path, tmp_path / "empty", tok))
+
+
+def test_block_size_larger_than_the_data(tmp_path, tok):
+    (tmp_path / "small").mkdir()
+    (tmp_path / "small" / "a.train").write_text("Once upon a time there was a cat.\n")
+    with pytest.raises(ValueError, match="No pretraining sequences available"):
+        train(config(tmp_path, tmp_path / "small", tok, val_path=None))
+
+
+def test_missing_default_tokenizer_names_the_download(tmp_path, stories, monkeypatch):
+    monkeypatch.setattr(T, "DEFAULT_TOKENIZER", tmp_path / "llama2" / "tokenizer.model")
+    with pytest.raises(FileNotFoundError, match=r"download_data.sh tokenizer"):
+        train(config(tmp_path, stories, tok, tokenizer=None))
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path, stories, tok):
+    corrupt, foreign = tmp_path / "corrupt.pt", tmp_path / "foreign.pt"
+    corrupt.write_bytes(b"PK\x03\x04 truncated")
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    for path in (corrupt, foreign):
+        with pytest.raises(CheckpointError, match=str(path.name)):
+            train(config(tmp_path, stories, tok, pretrained_model_path=str(path)))
+        assert path.exists()  # nothing saved is lost
+
+
+def test_vocab_mismatch_is_refused_up_front(tmp_path, stories, tok):
+    other = tmp_path / "vocab600.pt"
+    save_checkpoint(other, Llama(LlamaConfig.preset("tiny", vocab_size=600)))
+    with pytest.raises(ValueError, match="600 tokens but the tokenizer's has 512"):
+        train(config(tmp_path, stories, tok, pretrained_model_path=str(other)))
+    msg = one_line_exit(["--option", "generate", "--pretrained-model-path", str(other),
+                         "--tokenizer", str(tok)])
+    assert "vocabulary" in msg
+
+
+def test_pretrained_model_path_is_the_starting_point(tmp_path, stories, tok, capsys):
+    start = tmp_path / "start.pt"
+    save_checkpoint(start, Llama(LlamaConfig.preset("tiny")))
+    s = train(config(tmp_path, stories, tok, pretrained_model_path=str(start), max_steps=1,
+                     lr=0.0, grad_clip=0.0))
+    assert f"starting from the pretrained model {start}" in capsys.readouterr().out
+    a, b = load_checkpoint(start).state_dict(), load_checkpoint(s["checkpoint"]).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # lr 0: the weights are the loaded ones
+
+
+def test_nan_loss_stops_at_that_step_and_keeps_checkpoints(tmp_path, stories, tok):
+    # lr 1e30 blows the weights up in the first update, so the second loss is not finite.
+    cfg = config(tmp_path, stories, tok, lr=1e30, grad_clip=0.0, save_every=1)
+    with pytest.raises(FloatingPointError, match="at step 2"):
+        train(cfg)
+    resume = Path(T.run_paths(cfg)["resume_checkpoint"])
+    assert torch.load(resume, weights_only=True)["step"] == 1  # the last good state, kept
+
+
+def test_resume_with_other_flags_or_a_corrupt_file(tmp_path, stories, tok):
+    cfg = config(tmp_path, stories, tok, max_steps=2)
+    train(cfg)
+    with pytest.raises(ValueError, match="written with --lr 0.003, now 0.001"):
+        train(TrainConfig(**{**cfg.__dict__, "auto_resume": True, "lr": 1e-3}))
+    resume = T.run_paths(cfg)["resume_checkpoint"]
+    resume.write_bytes(resume.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="run-resume.pt"):
+        train(TrainConfig(**{**cfg.__dict__, "auto_resume": True}))
+    assert resume.stat().st_size == 100  # left for the user to inspect
