@@ -83,7 +83,7 @@ _NEVER_DROP = frozenset(("html", "body", "main", "article"))
 _BOILERPLATE = re.compile(
     r"(?<![a-z])(?:nav|navbar|navigation|menu|menubar|breadcrumbs?|sidebar|footer|cookies?|"
     r"consent|gdpr|share|sharing|social|newsletter|subscribe|advert\w{0,12}|ads|sponsored|"
-    r"popup|modal|skip-link|related-posts)(?![a-z])",
+    r"popup|modal|skip-link|related-posts|site-header|masthead|topbar|top-bar)(?![a-z])",
     re.I,
 )
 _CHROME_ROLES = frozenset(
@@ -103,11 +103,12 @@ _SKIP_STRINGS = (PreformattedString, Script, Stylesheet, TemplateString)  # comm
 _END = object()  # marks the end of a block element on the traversal stack
 
 
-def _is_chrome(tag, in_main: bool) -> bool:
+def _is_chrome(tag) -> bool:
+    # A <header> is not dropped by name: page builders put whole articles in "hero header"
+    # sections. Its menus go by name or class, and a bare site title has no punctuation, so
+    # clean_text drops it.
     name = tag.name
     if name in _DROP_TAGS:
-        return True
-    if name == "header" and not in_main:  # a page header; an article's own header is content
         return True
     if name in _NEVER_DROP:
         return False
@@ -126,23 +127,22 @@ def _is_chrome(tag, in_main: bool) -> bool:
 def _soup_text(soup) -> str:
     """Visible text with block elements on their own lines (iterative: deep trees are safe)."""
     out: list[str] = []
-    stack: list = [(soup, False)]
+    stack: list = [soup]
     while stack:
-        node, in_main = stack.pop()
+        node = stack.pop()
         if node is _END:
             out.append("\n")
         elif isinstance(node, NavigableString):
             if not isinstance(node, _SKIP_STRINGS):  # a newline in source text is just a space
                 out.append(node.replace("\n", " ").replace("\r", " "))
-        elif not _is_chrome(node, in_main):
+        elif not _is_chrome(node):
             name = node.name
             if name in _BLOCK_TAGS:
                 out.append("\n")
-                stack.append((_END, in_main))
+                stack.append(_END)
             elif name in _CELL_TAGS:
                 out.append(" ")
-            in_main = in_main or name in ("article", "main")
-            stack.extend((c, in_main) for c in reversed(node.contents))
+            stack.extend(reversed(node.contents))
     return "".join(out)
 
 

@@ -371,22 +371,32 @@ def _count_rejection(stats: dict, outcome: str, detail) -> None:
         stats["quality_failures"].update(detail)
 
 
+_LABELS = {
+    "non_html": "non-HTML",
+    "http_status": "HTTP not 2xx",
+    "too_large": "too large",
+    "broken": "broken record",
+    "undecodable": "undecodable bytes",
+}
+
+
 def format_funnel(stats: dict) -> str:
     """The funnel as an aligned table: what each stage kept and why pages were dropped."""
-    rows = [("records read", stats["records_read"], "")]
+    rows = [("stage", "kept", "dropped", "why"), ("records read", stats["records_read"], "", "")]
     for kind in SKIP_KINDS:
-        rows.append((f"  skipped: {kind.replace('_', ' ')}", stats[kind], ""))
-    rows.append(("HTML/text pages", stats["html"], ""))
-    prev = stats["html"]
-    notes = {
+        rows.append((f"  skipped: {_LABELS[kind]}", "", stats[kind], ""))
+    rows.append(("pages (HTML or WET text)", stats["html"], "", ""))
+    why = {
         "quality": ", ".join(f"{k} {v}" for k, v in sorted(stats["quality_failures"].items())),
         "deduplicated": f"exact {stats['exact_duplicates']}, near {stats['near_duplicates']}",
-        "cleaned": f"PII masked in {stats['pii_documents']} docs ({stats['pii_masks']} masks)",
     }
+    prev = stats["html"]
     for stage in STAGES:
-        rows.append((stage, stats[stage], f"-{prev - stats[stage]}  {notes.get(stage, '')}"))
+        rows.append((stage, stats[stage], prev - stats[stage], why.get(stage, "")))
         prev = stats[stage]
-    return "\n".join(f"{name:<26}{n:>8}  {note}".rstrip() for name, n, note in rows)
+    lines = [f"{a:<28}{b:>7}{c:>9}  {d}".rstrip() for a, b, c, d in rows]
+    pii = f"PII masked: {stats['pii_masks']} spans in {stats['pii_documents']} of the pages kept"
+    return "\n".join(lines + [pii])
 
 
 def load_topic_dataset(path) -> list[str]:
