@@ -279,6 +279,84 @@ def _articles():
 BENCHMARKS["preprocess"] = bench_preprocess
 
 
+def bench_train(argv: list[str]) -> None:
+    """hwlib.train's update loop (memmap blocks, prefetch, micro-batches, clip, AdamW): tokens/s,
+    and MFU on a GPU (PaLM appendix B FLOPs over the detected GPU's peak)."""
+    import argparse
+    import dataclasses
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from hwlib import train as T
+    from hwlib.data import TokenBlocks
+    from hwlib.model import Llama, LlamaConfig
+
+    p = argparse.ArgumentParser(prog="python -m hwlib.bench train")
+    p.add_argument("--model_config", default="42M", help="LlamaConfig preset (random weights)")
+    p.add_argument("--block_size", type=int, default=256)
+    p.add_argument("--micro_batch_size", type=int, default=8)
+    p.add_argument("--batch_size", type=int, default=None, help="default: micro_batch_size")
+    p.add_argument("--steps", type=int, default=5, help="timed updates, after --warmup ones")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--dtype", default="bfloat16", choices=("float32", "bfloat16", "float16"))
+    p.add_argument("--compile", action="store_true")
+    a = p.parse_args(argv)
+    device = torch.device(a.device)
+    dtype = a.dtype if device.type == "cuda" else "float32"  # as train() does
+    cfg = T.TrainConfig(block_size=a.block_size, batch_size=a.batch_size or a.micro_batch_size,
+                        micro_batch_size=a.micro_batch_size, dtype=dtype, grad_clip=1.0)
+    torch.manual_seed(0)
+    mc = LlamaConfig.preset(a.model_config)
+    model = Llama(dataclasses.replace(mc, max_seq_len=max(mc.max_seq_len, a.block_size)))
+    model = model.to(device)
+    net = torch.compile(model) if a.compile else model
+    d = T._Dist(0, 1, device)
+    updates = a.warmup + a.steps
+    opt, sched = T._optimizer(model, cfg, updates, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == "float16")
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    with tempfile.TemporaryDirectory() as tmp:  # random tokens: the speed does not depend on them
+        path = Path(tmp) / "random.bin"
+        n = updates * cfg.batch_size * (a.block_size + 1)
+        np.random.default_rng(0).integers(0, mc.vocab_size, n, dtype=np.uint16).tofile(path)
+        ds = TokenBlocks([path], a.block_size)
+        batches = T._prefetch(T._micro_batches(ds, 0, 0, cfg, cfg.micro_batch_size, d), 2)
+        for i, micro in enumerate(batches):
+            if i == a.warmup:
+                sync()
+                t0 = time.perf_counter()
+            T._update(net, micro, opt, sched, scaler, cfg, d, i + 1)
+        sync()
+        seconds = time.perf_counter() - t0
+    tokens_per_s = a.steps * cfg.batch_size * a.block_size / seconds
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else (
+        f"CPU, {torch.get_num_threads()} threads")
+    compiled = ", compiled" if a.compile else ""
+    print(f"train {a.model_config} ({model.num_params() / 1e6:.1f}M params) on {where}, {dtype}"
+          f"{compiled}: batch {cfg.batch_size} (micro {a.micro_batch_size}) x {a.block_size}")
+    print(f"  {tokens_per_s:,.0f} tokens/s, {1000 * seconds / a.steps:.1f} ms per update "
+          f"(mean of {a.steps} updates after {a.warmup} warm-up ones)")
+    peak = T.peak_flops(device)
+    flops = model.flops_per_token(a.block_size)
+    if peak:
+        print(f"  MFU {flops * tokens_per_s / peak:.1%} ({flops / 1e6:.0f} MFLOPs/token, "
+              f"peak {peak / 1e12:.0f} TFLOP/s)")
+    elif device.type == "cuda":
+        print("  MFU unknown: this GPU is not in hwlib.train's peak-FLOPs table")
+
+
+BENCHMARKS["train"] = bench_train
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in BENCHMARKS:
