@@ -1,6 +1,8 @@
 """Small shared helpers: paths to bundled data, seeding, device/dtype/autocast, safe torch I/O.
 
-Every stage imports these instead of pasting its own copy (one helper per idea).
+Every stage imports these instead of pasting its own copy (one helper per idea). torch is imported
+inside the functions that need it, so the web-data stages (and their worker processes) never pay
+for it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import os
 import random
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 import numpy as np
-import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
@@ -33,6 +38,8 @@ def require_file(path: str | os.PathLike, target: str | None = None) -> Path:
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and all GPUs) in one call."""
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -40,6 +47,8 @@ def set_seed(seed: int) -> None:
 
 def pick_device(use_gpu: bool = True) -> torch.device:
     """CUDA if asked for and present, then Apple's MPS, else CPU."""
+    import torch
+
     if use_gpu and torch.cuda.is_available():
         return torch.device("cuda")
     if use_gpu and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
@@ -47,15 +56,17 @@ def pick_device(use_gpu: bool = True) -> torch.device:
     return torch.device("cpu")
 
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = ("float32", "bfloat16", "float16")  # names of torch dtypes the kit trains in
 
 
 def autocast_context(device: torch.device | str, dtype: str = "float32"):
     """Mixed precision on GPU for bf16/fp16; a no-op context for float32 and on CPU."""
+    import torch
+
     device = torch.device(device)
     if dtype == "float32" or device.type != "cuda":
         return contextlib.nullcontext()
-    return torch.autocast(device_type="cuda", dtype=DTYPES[dtype])
+    return torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
@@ -63,6 +74,8 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 
     A kill or a full disk mid-write leaves the previous file at `path` untouched.
     """
+    import torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -80,6 +93,8 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
 
 def safe_torch_load(path: str | os.PathLike, map_location="cpu"):
     """torch.load with weights_only=True; any failure becomes a one-line CheckpointError."""
+    import torch
+
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
