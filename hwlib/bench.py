@@ -357,6 +357,60 @@ def bench_train(argv: list[str]) -> None:
 BENCHMARKS["train"] = bench_train
 
 
+def bench_scale(argv: list[str]) -> None:
+    """Records per CPU-second through hwlib.scale (datatrove, local executor) vs run_pipeline."""
+    import argparse
+    import os
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from hwlib import preprocess as pp
+    from hwlib import scale
+    from hwlib.utils import DATA_DIR
+
+    p = argparse.ArgumentParser(prog="python -m hwlib.bench scale")
+    p.add_argument("warc", nargs="?", default=str(DATA_DIR / "sample.warc.gz"))
+    p.add_argument("--copies", type=int, default=16, help="input files, each a copy of WARC")
+    p.add_argument("--tasks", type=int, default=4)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--extractor", default="bs4")
+    p.add_argument("--dedup", action="store_true", help="add the four MinHash stages")
+    a = p.parse_args(argv)
+
+    def cpu() -> float:  # this process and its reaped children (datatrove's pool workers)
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    raw = Path(a.warc).read_bytes()
+    n = sum(1 for _ in pp.iter_records(a.warc)) * a.copies
+    pp.english_probability("load langid before timing")
+    print(f"{a.copies} copies of {a.warc}: {n} records; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(a.copies):
+            (Path(d) / "in" / f"{i:04d}.warc.gz").parent.mkdir(exist_ok=True)
+            (Path(d) / "in" / f"{i:04d}.warc.gz").write_bytes(raw)
+        (Path(d) / "all.warc.gz").write_bytes(raw * a.copies)  # one multi-member file
+        t0, c0 = time.perf_counter(), cpu()
+        pp.run_pipeline(fname=str(Path(d) / "all.warc.gz"), output=None, dfname=None,
+                        extractor=a.extractor, progress=False)
+        dt, c = time.perf_counter() - t0, cpu() - c0
+        print(f"  hwlib.preprocess, 1 process:  {n / c:7.1f} records per CPU-second "
+              f"({dt:.1f} s wall)")
+        t0, c0 = time.perf_counter(), cpu()
+        funnel = scale.run_scale(input=str(Path(d) / "in"), output=str(Path(d) / "out"),
+                                 tasks=a.tasks, workers=a.workers, dedup=a.dedup,
+                                 extractor=a.extractor)
+        dt, c = time.perf_counter() - t0, cpu() - c0
+        print(f"  hwlib.scale, {a.tasks} tasks, {a.workers} workers, dedup {a.dedup}: "
+              f"{n / c:7.1f} records per CPU-second, {n / dt:.1f} records/s wall "
+              f"({dt:.1f} s, {funnel['deduplicated']} kept)")
+
+
+BENCHMARKS["scale"] = bench_scale
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in BENCHMARKS:

@@ -78,7 +78,7 @@ class ScaleConfig:
     keep_rejected: bool = False  # also write rejected pages, with the reason, to OUTPUT/rejected
     # Slurm (and Ray) resources
     partition: str | None = None
-    time: str = "04:00:00"  # per task; a WARC takes ~6 min at 60 records/s (README)
+    time: str = "04:00:00"  # Slurm limit per task; one CC WARC (~30k pages) is ~5 core-minutes
     cpus_per_task: int = 1
     mem_per_cpu_gb: int = 2
     qos: str | None = None
@@ -423,6 +423,8 @@ def run_scale(cfg: ScaleConfig | None = None, **overrides) -> dict:
     if cfg.dry_run:
         print(describe(cfg, executors))
         return {}
+    if cfg.executor == "local":
+        english_probability("load langid once here")  # forked workers inherit the model
     executors[-1].run()  # launches the stages it depends on first
     return collect_funnel(cfg.output)
 
@@ -472,8 +474,8 @@ def collect_funnel(output: str | os.PathLike) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m hwlib.scale", description="Clean many WARC files with datatrove.")
+    parser = argparse.ArgumentParser(prog="python -m hwlib.scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     for f in dataclasses.fields(ScaleConfig):
         flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
         if f.name == "dedup":
