@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
 from hwlib.schedule import WarmupCosineScheduler, WarmupLearningRateScheduler
 from hwlib.schedule import warmup_steps_from_ratio
 from hwlib.tokenizer import Tokenizer, tokenize_directory
-from hwlib.utils import DATA_DIR, CheckpointError, atomic_torch_save, autocast_context
+from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, atomic_torch_save, autocast_context
 from hwlib.utils import pick_device, require_file, safe_torch_load, set_seed
 
 DEFAULT_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
@@ -74,21 +75,16 @@ class TrainConfig:
     wandb_entity: str | None = _arg(None, "wandb team")
     seed: int = _arg(1337, "seeds init, data order and sampling")
     option: str = _arg("generate", "what to run", choices=("pretrain", "generate"))
-    pretrained_model_path: str | None = _arg(
-        None, "pretrain: start from this checkpoint if the file exists; generate: the model "
-        "(default: this run's final checkpoint, else data/checkpoints/llama2-42M-babylm.pt)"
-    )
+    pretrained_model_path: str | None = _arg(None, "pretrain: start from it if the file exists; "
+                                             "generate: the model (default: this run's final)")
     generated_sentence_low_temp_out: str = _arg("generated-sentence-temp-0.txt", "greedy text")
     generated_sentence_high_temp_out: str = _arg("generated-sentence-temp-1.txt", "temp 0.5 text")
     # --- hwlib's additions ---
     model_config: str = _arg("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
-    tokenizer: str | None = _arg(
-        None, "sentencepiece .model (default: data/llama2/tokenizer.model; generate: the "
-        "tokenizer recorded in the checkpoint when it exists)"
-    )
+    tokenizer: str | None = _arg(None, "SentencePiece .model (default: data/llama2's, or for "
+                                 "generate the checkpoint's own)")
     max_steps: int = _arg(0, "stop after this many updates (0: run all epochs)")
-    dtype: str = _arg("bfloat16", "CUDA autocast dtype (CPU always runs float32)",
-                      choices=("float32", "bfloat16", "float16"))
+    dtype: str = _arg("bfloat16", "CUDA autocast dtype (CPU: float32)", choices=tuple(DTYPES))
     compile: bool = _arg(False, "torch.compile the model")
     out_dir: str = _arg("runs", "runs live in <out_dir>/<run_name>")
     tensorboard: bool = _arg(False, "also write TensorBoard logs")
@@ -120,7 +116,7 @@ _RESUME_KEYS = ("data_path", "block_size", "batch_size", "epochs", "lr", "warmup
 
 def build_parser() -> argparse.ArgumentParser:
     """argparse flags generated from TrainConfig's fields (one source of truth)."""
-    parser = argparse.ArgumentParser(prog="python -m hwlib.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser("python -m hwlib.train", description=__doc__.split(";")[0])
     types = {"int": int, "float": float, "str": str}
     for f in dataclasses.fields(TrainConfig):
         names = [f"--{f.name}"]
@@ -142,15 +138,14 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 
 
 # ---------------------------------------------------------------------------------------- setup
-@dataclass
-class _Dist:
+class _Dist(NamedTuple):
     rank: int
     world: int
     device: torch.device
 
 
 def _init_distributed(use_gpu: bool) -> _Dist:
-    """One process, or one of WORLD_SIZE processes started by torchrun (NCCL on GPU, gloo on CPU)."""
+    """One process, or one of WORLD_SIZE started by torchrun (NCCL on GPU, gloo on CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return _Dist(0, 1, pick_device(use_gpu))
@@ -189,8 +184,13 @@ def load_tokenizer(path: str | None) -> Tokenizer:
 _SUFFIXES = {"train": (".train",), "val": (".val", ".dev"), "test": (".test",)}
 
 
-def _blocks(cfg: TrainConfig, split: str, path: str, cache, tok: Tokenizer, d: _Dist):
-    """Tokenize a folder (rank 0 first, so processes never race on the cache) into blocks."""
+def _blocks(cfg: TrainConfig, split: str, tok: Tokenizer, d: _Dist) -> TokenBlocks | None:
+    """A split's blocks (None without its path); rank 0 tokenizes first, so no race on the cache."""
+    path, cache = {"train": (cfg.data_path, cfg.tokenized_dir),
+                   "val": (cfg.val_path, cfg.val_tokenized_dir),
+                   "test": (cfg.test_path, cfg.test_tokenized_dir)}[split]
+    if not path:
+        return None
     kw = dict(tokenizer=tok, overwrite=cfg.overwrite_tokenized, workers=cfg.num_workers)
     if d.rank == 0:
         bins = tokenize_directory(path, cache, **kw)
@@ -210,7 +210,7 @@ def check_vocab(model: Llama, tok: Tokenizer, source) -> None:
 
 
 def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama:
-    """From the resume file, else --pretrained-model-path if it exists (the course), else a preset."""
+    """From the resume file, else --pretrained-model-path if it exists (course), else a preset."""
     path = cfg.pretrained_model_path
     if resume is not None:
         model = Llama(LlamaConfig.from_dict(resume["model_args"]))
@@ -307,7 +307,7 @@ def _load_resume(path: Path, cfg: TrainConfig) -> dict:
     needed = {"model", "model_args", "optimizer", "scheduler", "scaler", "rng", "train_config",
               "step", "epoch", "pos", "best_val_loss", "history"}
     if not isinstance(ck, dict) or not needed <= ck.keys():
-        raise CheckpointError(f"{path}: not a hwlib resume checkpoint (needs keys {sorted(needed)})")
+        raise CheckpointError(f"{path}: not a hwlib resume checkpoint (needs {sorted(needed)})")
     old, new = ck["train_config"], asdict(cfg)
     for k in _RESUME_KEYS:
         if old.get(k) != new[k]:
@@ -335,10 +335,9 @@ class _Sinks:
     """metrics.jsonl always; wandb and TensorBoard only when asked (imported lazily)."""
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, history: list[dict]):
-        self.jsonl = run_dir / "metrics.jsonl"
+        self.jsonl, self.wandb, self.tb = run_dir / "metrics.jsonl", None, None
         # Rewritten from the resume file's history: lines logged after that save are dropped.
         self.jsonl.write_text("".join(json.dumps(m) + "\n" for m in history))
-        self.wandb = self.tb = None
         try:
             if cfg.wandb_project:
                 import wandb
@@ -355,16 +354,16 @@ class _Sinks:
     def log(self, m: dict) -> None:
         with self.jsonl.open("a") as f:
             f.write(json.dumps(m) + "\n")
-        for k, v in m.items():
-            if self.tb and k != "step":
-                self.tb.add_scalar(k, v, m["step"])
         if self.wandb:
             self.wandb.log(m, step=m["step"])
+        for k, v in m.items() if self.tb else ():
+            self.tb.add_scalar(k, v, m["step"])
 
     def close(self) -> None:
-        for sink in (self.wandb and self.wandb.finish, self.tb and self.tb.close):
-            if sink:
-                sink()
+        if self.wandb:
+            self.wandb.finish()
+        if self.tb:
+            self.tb.close()
 
 
 def _metric_line(m: dict) -> str:
@@ -452,17 +451,10 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
     tok = load_tokenizer(cfg.tokenizer)
     tok_info = {"tokenizer": str(Path(cfg.tokenizer or DEFAULT_TOKENIZER).resolve()),
                 "tokenizer_fingerprint": tok.fingerprint}
-    paths = run_paths(cfg)
-    resume = None
+    paths, resume = run_paths(cfg), None
     if cfg.auto_resume and paths["resume_checkpoint"].exists():
         resume = _load_resume(paths["resume_checkpoint"], cfg)
-
-    train_ds = _blocks(cfg, "train", cfg.data_path, cfg.tokenized_dir, tok, d)
-    val_ds = test_ds = None
-    if cfg.val_path:
-        val_ds = _blocks(cfg, "val", cfg.val_path, cfg.val_tokenized_dir, tok, d)
-    if cfg.test_path:
-        test_ds = _blocks(cfg, "test", cfg.test_path, cfg.test_tokenized_dir, tok, d)
+    train_ds, val_ds, test_ds = (_blocks(cfg, split, tok, d) for split in _SUFFIXES)
     per_epoch = len(train_ds) // cfg.batch_size  # a last partial batch is dropped
     if per_epoch == 0:
         raise ValueError(f"{cfg.data_path}: {len(train_ds)} blocks of {cfg.block_size + 1} tokens "
@@ -485,22 +477,19 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
     if d.world > 1:
         ids = [d.device.index] if d.device.type == "cuda" else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if cfg.compile:
-        net = torch.compile(net)
+    net = torch.compile(net) if cfg.compile else net
     rank0 = d.rank == 0
     if rank0:
         paths["run_dir"].mkdir(parents=True, exist_ok=True)
     sinks = _Sinks(cfg, paths["run_dir"], p.history) if rank0 else None
 
-    def save(kind: str, **extra) -> None:
-        if not rank0:
-            return
-        if kind == "resume_checkpoint":
+    def save(kind: str, **extra) -> None:  # rank 0 writes; every write is atomic
+        if rank0 and kind == "resume_checkpoint":
             state = {"model": model.state_dict(), "model_args": model.config.to_dict(),
                      "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "scaler": scaler.state_dict(), "rng": _rng_state(), **asdict(p)}
             atomic_torch_save({**state, "train_config": asdict(cfg), **tok_info}, paths[kind])
-        else:
+        elif rank0:
             save_checkpoint(paths[kind], model, step=p.step, train_config=asdict(cfg),
                             **tok_info, **extra)
 
@@ -561,8 +550,7 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
         "steps": p.step, "epochs_completed": p.epoch, "stopped_early": stopped,
         "final_loss": p.history[-1]["loss"] if p.history else None,
         "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
-        "test_loss": None, "test_perplexity": None,
-        "tokens": p.step * tokens_per_step,
+        "test_loss": None, "test_perplexity": None, "tokens": p.step * tokens_per_step,
         "tokens_per_s": (p.step - start_step) * tokens_per_step / max(seconds, 1e-9),
         **{k: str(v) for k, v in paths.items()},
     }

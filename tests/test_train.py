@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,16 @@ from hwlib.train import StopTraining, TrainConfig, main, parse_config, train
 from hwlib.utils import REPO_ROOT, CheckpointError
 
 VOCAB = 512  # the tiny preset's vocabulary
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy machine the threads' barriers
+    cost far more than the math."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +64,8 @@ def losses(history: list[dict], key: str = "loss") -> list[float]:
 
 
 def test_flags_are_the_course_flags_and_build_the_same_config():
-    course = ("--data_path d --tokenized_dir t --overwrite_tokenized --block_size 64 --batch_size 32"
+    course = ("--data_path d --tokenized_dir t --overwrite_tokenized --block_size 64"
+              " --batch_size 32"
               " --micro_batch_size 8 --epochs 2 --lr 0.01 --warmup_steps 5 --warmup_ratio 0.1"
               " --val_path v --val_tokenized_dir vt --val_per_steps 7 --test_path s"
               " --test_tokenized_dir st --auto_resume --run_name r --use_gpu --wandb_project p"
@@ -81,9 +94,11 @@ def test_flags_are_the_course_flags_and_build_the_same_config():
 
 def test_gradient_accumulation_equals_one_big_batch(tmp_path, stories, tok):
     """8 sequences as 4 micro-batches of 2 = one batch of 8: same losses, grad norms, weights."""
-    kw = dict(max_steps=3, eval_batches=0)
-    big = train(config(tmp_path, stories, tok, micro_batch_size=8, run_name="big", **kw))
-    acc = train(config(tmp_path, stories, tok, micro_batch_size=2, run_name="acc", **kw))
+    # eval_batches counts micro-batches: both runs validate on the same 32 blocks.
+    big = train(config(tmp_path, stories, tok, micro_batch_size=8, run_name="big", max_steps=3,
+                       eval_batches=4))
+    acc = train(config(tmp_path, stories, tok, micro_batch_size=2, run_name="acc", max_steps=3,
+                       eval_batches=16))
     # A gradient summed instead of averaged over micro-batches shows in the norm (AdamW itself
     # would hide it), and validation must not depend on the micro-batch size either.
     for key in ("loss", "grad_norm", "val_loss"):
@@ -113,6 +128,34 @@ def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, stories
     assert [m["step"] for m in lines] == list(range(1, 9))
     a, b = (load_checkpoint(s["checkpoint"]).state_dict() for s in (straight, resumed))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_sigkill_of_the_command_line_run(tmp_path, stories, tok):
+    """Kill -9 `python -m hwlib.train` mid-run, rerun with --auto_resume: the same losses."""
+    cfg = config(tmp_path, stories, tok, max_steps=150, save_every=10, val_path=None,
+                 log_interval=1)
+    straight = train(TrainConfig(**{**cfg.__dict__, "run_name": "straight"}))
+    flags = [f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}"
+             for k, v in cfg.__dict__.items() if v is not None]
+    cmd = [sys.executable, "-m", "hwlib.train", *flags]
+    assert parse_config(flags) == cfg
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same kernels as this process's one thread
+    resume = T.run_paths(cfg)["resume_checkpoint"]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while not resume.exists() and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    killed_at = torch.load(resume, weights_only=True)["step"]
+    assert 10 <= killed_at < 150
+    run = subprocess.run([*cmd, "--auto_resume"], cwd=REPO_ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"at step {killed_at}" in run.stdout
+    lines = [json.loads(s) for s in T.run_paths(cfg)["metrics"].open()]
+    assert [m["step"] for m in lines] == list(range(1, 151))
+    assert losses(lines) == losses(straight["history"])
 
 
 def test_stop_from_a_callback_then_resume_matches(tmp_path, stories, tok):
@@ -202,7 +245,7 @@ def one_line_exit(argv: list[str]) -> str:
 
 
 def test_batch_size_not_divisible(tmp_path, stories, tok):
-    with pytest.raises(ValueError, match="--batch_size 10 is not divisible by --micro_batch_size 4"):
+    with pytest.raises(ValueError, match="batch_size 10 is not divisible by --micro_batch_size 4"):
         train(config(tmp_path, stories, tok, batch_size=10))
     msg = one_line_exit(["--option", "pretrain", "--batch_size", "10", "--micro_batch_size", "4",
                          "--data_path", str(stories), "--tokenizer", str(tok)])
