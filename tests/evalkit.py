@@ -9,12 +9,14 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+import torch
+
 from hwlib.judge import SEPARATOR
 
 
 def tiny_gpt2(out_dir: Path, texts: list[str], n_positions: int = 512, seed: int = 0) -> Path:
     """A randomly initialised 2-layer GPT-2 and a 400-piece byte-level BPE, saved to out_dir."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
 
@@ -87,3 +89,13 @@ class JudgeServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy machine the threads'
+    barriers cost far more than the math (import this fixture into a test module to use it)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

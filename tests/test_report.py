@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from evalkit import JudgeServer, tiny_gpt2, verdict_for
+from evalkit import JudgeServer, one_thread, tiny_gpt2, verdict_for  # noqa: F401
 
 from hwlib import evaluate as E
 from hwlib import report as R

@@ -1,0 +1,248 @@
+"""The TinyStories recipe: prepare the data, size the micro-batch, estimate the time, train.
+
+    ./download_data.sh tinystories
+    python -m hwlib.recipe prepare                               # one story per line + tokenizers
+    python -m hwlib.recipe estimate configs/tinystories.json     # hours per GPU at the MFU target
+    python -m hwlib.recipe train configs/tinystories.json 42M    # = python -m hwlib.train + probe
+
+A recipe file holds named TrainConfig dicts ("common" merged under each recipe); `train` fills a
+missing micro_batch_size with the largest one that fits the GPU (`probe_micro_batch`), then calls
+`hwlib.train.train`. The estimates are arithmetic (FLOPs per token over the GPU's bf16 peak at
+an assumed MFU), not measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from hwlib.model import Llama, LlamaConfig
+from hwlib.train import _PEAK_FLOPS, TrainConfig, train
+from hwlib.utils import DATA_DIR, autocast_context, require_file
+
+END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories
+RECIPE_KEYS = ("tokenizer_vocab_size", "tokens", "notes")  # recipe keys that are not flags
+
+
+# --------------------------------------------------------------------------------------- data
+def iter_stories(path: str | os.PathLike, limit: int | None = None) -> Iterator[str]:
+    """Stories of a text file, each on one line with whitespace collapsed.
+
+    A file with <|endoftext|> markers (TinyStories' raw files) holds one story between markers;
+    any other file holds one story per line. Streams: a 2 GB file is never held in memory.
+    """
+    count = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        separated = END_OF_TEXT in f.read(1 << 20)
+        f.seek(0)
+        if separated:
+            stories = (" ".join(chunk.split()) for chunk in _between_markers(f))
+        else:
+            stories = (" ".join(line.split()) for line in f)
+        for story in stories:
+            if story:
+                yield story
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+
+def _between_markers(lines) -> Iterator[str]:
+    buf = []
+    for line in lines:
+        while END_OF_TEXT in line:
+            head, line = line.split(END_OF_TEXT, 1)
+            yield " ".join(buf) + " " + head
+            buf = []
+        buf.append(line)
+    yield " ".join(buf)
+
+
+def prepare_tinystories(src_dir: str | os.PathLike = DATA_DIR / "tinystories",
+                        out_dir: str | os.PathLike | None = None) -> list[Path]:
+    """TinyStoriesV2 train/valid -> <out_dir>/tinystories.{train,val,test}, one story a line.
+
+    The published valid split is halved: .val picks the best checkpoint, .test is held out for
+    hwlib.evaluate, so no reported figure was used to choose the model.
+    """
+    src = Path(src_dir)
+    out = Path(out_dir) if out_dir else src / "stories"
+    out.mkdir(parents=True, exist_ok=True)
+    train_src = require_file(src / "TinyStoriesV2-GPT4-train.txt", "tinystories")
+    valid = list(iter_stories(require_file(src / "TinyStoriesV2-GPT4-valid.txt", "tinystories")))
+    half = len(valid) // 2
+    paths = []
+    for name, stories in (("train", iter_stories(train_src)), ("val", valid[:half]),
+                          ("test", valid[half:])):
+        path = out / f"tinystories.{name}"
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for story in stories:
+                f.write(story + "\n")
+        os.replace(tmp, path)  # a kill mid-write never leaves a short split under the real name
+        paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------------------------ recipes
+def load_recipes(path: str | os.PathLike) -> dict[str, dict]:
+    """{name: {"config": TrainConfig, **recipe keys}} from a recipe JSON file."""
+    path = require_file(path)
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("recipes"), dict):
+        raise ValueError(f"{path}: expected an object with a 'recipes' object of named configs")
+    flags = {f.name for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for name, r in raw["recipes"].items():
+        merged = {**raw.get("common", {}), **r}
+        unknown = sorted(set(merged) - flags - set(RECIPE_KEYS))
+        if unknown:
+            raise ValueError(f"{path}: recipe {name!r} has unknown keys {unknown}")
+        cfg = TrainConfig(**{k: v for k, v in merged.items() if k in flags})
+        out[name] = {"config": cfg, **{k: merged[k] for k in RECIPE_KEYS if k in merged}}
+    return out
+
+
+def recipe_model(recipe: dict) -> Llama:
+    """The recipe's model on the meta device (shapes only: no memory, no init cost)."""
+    cfg = recipe["config"]
+    mc = LlamaConfig.preset(cfg.model_config, vocab_size=recipe["tokenizer_vocab_size"],
+                            max_seq_len=cfg.block_size)
+    with torch.device("meta"):
+        return Llama(mc)
+
+
+def estimate(recipe: dict, gpu: str, mfu: float = 0.45) -> dict:
+    """Parameters, FLOPs, tokens and hours of a recipe on `gpu` (a _PEAK_FLOPS name) at `mfu`."""
+    cfg, model = recipe["config"], recipe_model(recipe)
+    flops = model.flops_per_token(cfg.block_size)  # PaLM appendix B, attention included
+    tokens = cfg.max_steps * cfg.batch_size * cfg.block_size
+    tokens_per_s = mfu * _PEAK_FLOPS[gpu] / flops
+    return {"params": model.num_params(), "flops_per_token": flops, "tokens": tokens,
+            "tokens_per_param": tokens / model.num_params(), "tokens_per_s": tokens_per_s,
+            "hours": tokens / tokens_per_s / 3600}
+
+
+# ------------------------------------------------------------------------------------- probe
+def _fits(model: Llama, micro: int, block_size: int, device, dtype: str, budget: int) -> bool:
+    """Whether forward + backward of `micro` sequences stays within `budget` bytes."""
+    g = torch.Generator().manual_seed(0)  # never touches the global RNG that training uses
+    x = torch.randint(0, model.config.vocab_size, (micro, block_size + 1), generator=g)
+    x = x.to(device)
+    try:
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        with autocast_context(device, dtype):
+            loss = model(x[:, :-1], x[:, 1:])[1]
+        loss.backward()
+        peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+        return peak <= budget
+    except torch.OutOfMemoryError:
+        return False
+    finally:
+        model.zero_grad(set_to_none=True)
+        loss = x = None
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def largest_fitting(batch_size: int, fits: Callable[[int], bool]) -> int | None:
+    """The largest divisor d of batch_size with fits(d), by binary search (fits is monotone)."""
+    divisors = [d for d in range(1, batch_size + 1) if batch_size % d == 0]
+    lo, hi, best = 0, len(divisors) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        if fits(divisors[mid]):
+            best, lo = divisors[mid], mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def probe_micro_batch(model: Llama, block_size: int, batch_size: int, dtype: str = "bfloat16",
+                      headroom: float = 0.9) -> int:
+    """The largest divisor of batch_size whose training step fits in the GPU's memory.
+
+    The budget is `headroom` of the GPU's memory less AdamW's two fp32 moments, which the probe
+    does not allocate. On CPU nothing is probed and batch_size comes back.
+    """
+    device = model.output.weight.device
+    if device.type != "cuda":
+        return batch_size
+    total = torch.cuda.get_device_properties(device).total_memory
+    budget = int(headroom * total) - 8 * model.num_params()
+    best = largest_fitting(batch_size,
+                           lambda mb: _fits(model, mb, block_size, device, dtype, budget))
+    if best is None:
+        raise RuntimeError(f"not even one sequence of {block_size} tokens fits in "
+                           f"{total / 2**30:.0f} GiB; lower --block_size")
+    return best
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def _train(recipe: dict) -> dict:
+    cfg = recipe["config"]
+    if cfg.micro_batch_size is None and cfg.use_gpu and torch.cuda.is_available():
+        mc = LlamaConfig.preset(cfg.model_config, vocab_size=recipe["tokenizer_vocab_size"],
+                                max_seq_len=cfg.block_size)
+        model = Llama(mc).cuda()
+        mb = probe_micro_batch(model, cfg.block_size, cfg.batch_size, cfg.dtype)
+        del model
+        torch.cuda.empty_cache()
+        print(f"micro-batch probe: {mb} sequences of {cfg.block_size} tokens fit; "
+              f"{cfg.batch_size // mb} accumulation steps per update")
+        cfg = dataclasses.replace(cfg, micro_batch_size=mb)
+    return train(cfg)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m hwlib.recipe", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pp = sub.add_parser("prepare", help="split stories one per line; train the tokenizers")
+    pp.add_argument("--src", default=str(DATA_DIR / "tinystories"))
+    pp.add_argument("--vocab_sizes", default="4096,8192")
+    pe = sub.add_parser("estimate", help="print parameters, tokens and hours per GPU")
+    pe.add_argument("recipes")
+    pe.add_argument("--mfu", type=float, default=0.45)
+    pt = sub.add_parser("train", help="train one recipe (micro-batch probed on GPU)")
+    pt.add_argument("recipes")
+    pt.add_argument("name")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "prepare":
+            from hwlib.tokenizer import train_tokenizer
+
+            paths = prepare_tinystories(a.src)
+            print("wrote " + ", ".join(map(str, paths)))
+            for v in (int(s) for s in a.vocab_sizes.split(",")):
+                prefix = Path("runs") / "tokenizers" / f"tinystories{v}"
+                print(f"wrote {train_tokenizer([paths[0]], vocab_size=v, model_prefix=prefix)}")
+        elif a.cmd == "estimate":
+            for name, r in load_recipes(a.recipes).items():
+                for gpu in ("A100", "H100"):
+                    e = estimate(r, gpu, a.mfu)
+                    print(f"{name:>5} {gpu}: {e['params'] / 1e6:.1f}M params, "
+                          f"{e['tokens'] / 1e9:.2f}B tokens ({e['tokens_per_param']:.0f}/param), "
+                          f"{e['tokens_per_s'] / 1e6:.2f}M tokens/s at {a.mfu:.0%} MFU, "
+                          f"{e['hours']:.1f} h")
+        else:
+            recipes = load_recipes(a.recipes)
+            if a.name not in recipes:
+                raise ValueError(f"{a.recipes}: no recipe {a.name!r}; have {', '.join(recipes)}")
+            _train(recipes[a.name])
+    except (ValueError, OSError, RuntimeError) as e:
+        sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+    main()
