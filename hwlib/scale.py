@@ -502,6 +502,10 @@ def main(argv: list[str] | None = None) -> None:
                  f"{cfg.output}/logs/*/logs/, then rerun the same command to resume")
     if cfg.dry_run:
         return
+    if funnel["tasks"]["clean"][0] == 0:  # a Slurm submission: nothing has run yet
+        print(f"submitted; logs in {Path(cfg.output) / 'logs'}. When the jobs end, rerun the "
+              "same command to see the funnel (and to resubmit tasks that failed)")
+        return
     print(f"{funnel['deduplicated']} passed out of {funnel['records_read']} records processed.")
     print(format_funnel(funnel))
     if funnel["bad_files"]:
@@ -517,4 +521,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the importable copy of this module: datatrove pickles the steps by module and name for
+    # other processes and nodes, where "__main__" is another program.
+    from hwlib.scale import main as scale_main
+
+    scale_main()

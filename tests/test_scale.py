@@ -197,6 +197,39 @@ def test_slurm_dry_run_prints_the_job_scripts(inputs, tmp_path, capsys):
     assert not [f for f in out.rglob("*") if f.is_file()]  # nothing written, nothing submitted
 
 
+FAKE_SLURM = {  # stand-ins that record what would be submitted and run it as Slurm would
+    "sbatch": 'n=$(ls "$JOBS" | grep -c "sh$"); cp "${@: -1}" "$JOBS/job$n.sh"; '
+              'echo "$@" > "$JOBS/job$n.args"; echo "Submitted batch job $((n + 100))"',
+    "scontrol": "echo localhost",  # `scontrol show hostnames $SLURM_NODELIST`
+    "srun": 'while [[ $1 == -* ]]; do [[ $1 == -n ]] && shift; shift; done; exec "$@"',
+}
+
+
+def test_slurm_job_script_runs_as_submitted(inputs, expected, tmp_path):
+    fake, jobs, out = tmp_path / "bin", tmp_path / "jobs", tmp_path / "out"
+    fake.mkdir(), jobs.mkdir()
+    for name, body in FAKE_SLURM.items():
+        (fake / name).write_text(f"#!/bin/bash\n{body}\n")
+        (fake / name).chmod(0o755)
+    path = f"{fake}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "JOBS": str(jobs)}
+    submit = subprocess.run(  # the CLI itself: steps must pickle by name, not as __main__
+        [sys.executable, "-m", "hwlib.scale", "--input", str(inputs), "--output", str(out),
+         "--tasks", "2", "--executor", "slurm", "--partition", "cpu", "--no-dedup"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert submit.returncode == 0, submit.stderr[-2000:]
+    assert submit.stdout.startswith("submitted; logs in")
+    script = (jobs / "job0.sh").read_text()  # job1 is datatrove's merge-stats job
+    assert "#SBATCH --array=0-1\n" in script and "launch_pickled_pipeline" in script
+    for task in ("0", "1"):  # each array task runs the script on "its node"
+        node = {**env, "SLURM_ARRAY_TASK_ID": task, "SLURM_NODELIST": "n1", "SLURM_JOB_ID": "1"}
+        run = subprocess.run(["bash", str(jobs / "job0.sh")], env=node, capture_output=True,
+                             text=True, timeout=120, check=False)
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert by_file(documents(out)) == expected
+    assert scale.collect_funnel(out)["tasks"] == {"clean": (2, 2)}
+
+
 def test_bad_input_is_one_line(inputs, plain_run, tmp_path):
     with pytest.raises(scale.ScaleError, match=r"nothing\*\.warc\.gz: .*matches no files"):
         scale.run_scale(input=str(tmp_path / "nothing*.warc.gz"), output=str(tmp_path / "o"))
