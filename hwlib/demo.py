@@ -1,0 +1,95 @@
+"""The kit's main job end to end on the bundled data, on a laptop CPU in a few minutes.
+
+    python -m hwlib.demo                 # what `make demo` runs
+    python -m hwlib.demo --steps 100     # quicker, worse stories
+
+Web pages -> clean text (preprocess), stories -> tokenizer -> token cache, a small LLaMA2
+pretrained with validation, then text at temperature 0 and 0.5 and a loss-curve PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from hwlib.model import load_checkpoint
+from hwlib.plot import LiveLossPlot
+from hwlib.preprocess import format_funnel, run_pipeline
+from hwlib.sample import sample
+from hwlib.tokenizer import Tokenizer, train_tokenizer
+from hwlib.train import TrainConfig, train
+from hwlib.utils import DATA_DIR, REPO_ROOT, require_file
+
+PROMPTS = ("Once upon a time,", "One day, a little")
+
+
+def run_demo(out: Path, steps: int, vocab_size: int, model_config: str) -> dict[str, Path]:
+    """Run every stage on bundled data under `out`; return the artifacts by name."""
+    out.mkdir(parents=True, exist_ok=True)
+    stories = require_file(DATA_DIR / "stories" / "stories.train").parent
+    artifacts: dict[str, Path] = {}
+
+    print("== 1. web data: WARC -> clean, PII-masked, English, deduplicated text")
+    artifacts["cleaned web text"] = out / "cleaned_web.txt"
+    stats = run_pipeline(fname=str(require_file(DATA_DIR / "sample.warc.gz")),
+                         output=str(artifacts["cleaned web text"]),
+                         dfname=str(DATA_DIR / "topic_dataset.json"), progress=False)
+    print(format_funnel(stats))
+
+    print(f"\n== 2. tokenizer: a {vocab_size}-piece sentencepiece BPE on the story corpus")
+    tok_path = train_tokenizer(stories / "stories.train", vocab_size=vocab_size,
+                               model_prefix=out / "tokenizer" / f"stories{vocab_size}")
+    artifacts["tokenizer"] = tok_path
+    tok = Tokenizer(tok_path)
+    example = "Once upon a time, a little fox found a red ball."
+    print(f"{example!r} -> {len(tok.encode(example))} tokens")
+
+    print(f"\n== 3. pretraining the {model_config!r} model for {steps} updates (val every 50)")
+    cfg = TrainConfig(
+        option="pretrain", data_path=str(stories), val_path=str(stories), test_path=str(stories),
+        tokenized_dir=str(out / "tokens"), val_tokenized_dir=str(out / "tokens"),
+        test_tokenized_dir=str(out / "tokens"), tokenizer=str(tok_path),
+        model_config=model_config, block_size=128, batch_size=32, micro_batch_size=16,
+        lr=2e-3, warmup_steps=30, schedule="cosine", epochs=10, max_steps=steps,
+        val_per_steps=50, eval_batches=20, log_interval=25, save_every=100,
+        out_dir=str(out), run_name="stories", seed=1337,
+    )
+    plot = LiveLossPlot(title=f"{model_config} LLaMA2 on the bundled stories", live=False)
+    t0 = time.time()
+    summary = train(cfg, callbacks=[plot])
+    print(f"trained in {time.time() - t0:.0f} s")
+    artifacts["loss curve"] = plot.save(out / "loss_curve.png")
+    artifacts["checkpoint (best on val)"] = Path(summary["best_checkpoint"])
+    artifacts["metrics"] = Path(summary["metrics"])
+
+    print("\n== 4. generation from the best checkpoint")
+    model = load_checkpoint(summary["best_checkpoint"]).eval()
+    texts = []
+    for prompt in PROMPTS:
+        for temperature in (0.0, 0.5):
+            text = sample(model, tok, prompt, temperature=temperature, max_new_tokens=60, seed=0)
+            texts.append({"prompt": prompt, "temperature": temperature, "text": text})
+            print(f"[temperature {temperature}] {text}\n")
+    artifacts["samples"] = out / "samples.json"
+    artifacts["samples"].write_text(json.dumps(texts, indent=2) + "\n")
+    return artifacts
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(REPO_ROOT / "runs" / "demo"), help="artifact folder")
+    p.add_argument("--steps", type=int, default=400, help="optimizer updates")
+    p.add_argument("--vocab_size", type=int, default=1024, help="tokenizer pieces")
+    p.add_argument("--model_config", default="260K", help="model preset (see LlamaConfig)")
+    args = p.parse_args(argv)
+    artifacts = run_demo(Path(args.out), args.steps, args.vocab_size, args.model_config)
+    print("== artifacts")
+    for name, path in artifacts.items():
+        print(f"{name:>26}: {os.path.relpath(path)}")
+
+
+if __name__ == "__main__":
+    main()
