@@ -325,8 +325,8 @@ def build_stages(cfg: ScaleConfig, base: str) -> list[tuple[str, list, int]]:
     clean = [
         steps.WarcRecords(base, str(out / "inputs.txt"), wet=cfg.wet),
         steps.Extract(opts, rejected("extract"), wet=cfg.wet),
-        *(stage(opts, rejected(stage.name)) for stage in (steps.Clean, steps.MaskPII,
-                                                          steps.QualityFilter, steps.EnglishFilter)),
+        *(stage(opts, rejected(stage.name))
+          for stage in (steps.Clean, steps.MaskPII, steps.QualityFilter, steps.EnglishFilter)),
         JsonlWriter(str(out / ("clean" if cfg.dedup else "documents"))),
     ]
     if not cfg.dedup:
