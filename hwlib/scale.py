@@ -339,7 +339,7 @@ def build_stages(cfg: ScaleConfig, base: str) -> list[tuple[str, list, int]]:
         ("clean", clean, cfg.tasks),
         ("buckets", [minhash.MinhashDedupBuckets(sigs, buckets, config=mh)], MINHASH_BANDS),
         ("clusters", [minhash.MinhashDedupCluster(buckets, remove, config=mh)], 1),  # union-find
-        ("dedup", [steps.RankJsonlReader(str(out / "clean")),
+        ("dedup", [steps.RankJsonlReader(str(out / "clean"), add_file_path=False),
                    minhash.MinhashDedupFilter(remove, exclusion_writer=rejected("dedup")),
                    JsonlWriter(str(out / "documents"))], cfg.tasks),
     ]

@@ -81,9 +81,9 @@ def expected(inputs) -> dict:
     return kept
 
 
-def documents(out: Path) -> list[dict]:
+def documents(out: Path, folder: str = "documents") -> list[dict]:
     docs = []
-    for f in sorted((out / "documents").glob("*.jsonl.gz")):
+    for f in sorted((out / folder).glob("*.jsonl.gz")):
         with gzip.open(f, "rt", encoding="utf-8") as fh:
             docs += [json.loads(line) for line in fh]
     return docs
@@ -128,7 +128,8 @@ def test_no_dedup_keeps_what_preprocess_keeps(plain_run, expected, inputs):
 
 def test_dedup_removes_near_duplicates_across_files(inputs, expected, tmp_path):
     out = tmp_path / "out"
-    funnel = scale.run_scale(input=str(inputs), output=str(out), tasks=2, workers=2)
+    funnel = scale.run_scale(input=str(inputs), output=str(out), tasks=2, workers=2,
+                             keep_rejected=True)
     docs = documents(out)
     before = [t for texts in expected.values() for t in texts]
     assert Counter(d["text"] for d in docs) <= Counter(before)
@@ -142,6 +143,15 @@ def test_dedup_removes_near_duplicates_across_files(inputs, expected, tmp_path):
     assert funnel["near_duplicates"] == len(before) - len(docs)
     assert funnel["tasks"] == {"clean": (2, 2), "buckets": (14, 14), "clusters": (1, 1),
                                "dedup": (2, 2)}
+    # Each stage's rejects, with its decision in the metadata (--keep_rejected).
+    rejected = {stage: documents(out / "rejected", stage) for stage in
+                ("extract", "clean", "quality", "english", "dedup")}
+    assert len(rejected["quality"]) == funnel["cleaned"] - funnel["quality"] > 0
+    assert all(d["metadata"]["failed_rules"] for d in rejected["quality"])
+    assert len(rejected["english"]) == funnel["quality"] - funnel["english"] > 0
+    assert all(d["metadata"]["english"] < 0.5 for d in rejected["english"])
+    assert len(rejected["dedup"]) == funnel["near_duplicates"]
+    assert {d["metadata"]["filter_reason"] for d in rejected["extract"]} == {"extract"}
 
 
 def cli(*args: str, **kw) -> subprocess.Popen:
