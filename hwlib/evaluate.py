@@ -173,8 +173,9 @@ def load_hwlib(checkpoint: str, tokenizer: str | None, device) -> HwlibLM:
 def load_baseline(name: str, device) -> HFLM:
     """A transformers causal LM; a one-line error naming it and how to pass a local copy."""
     looks_local = os.sep in name or name.startswith(".") or Path(name).exists()
-    hint = (f"download it where there is internet (e.g. `hf download openai-community/{name} "
-            f"--local-dir models/{name}`) and pass --baseline models/{name}")
+    local = f"models/{Path(name).name}"
+    hint = (f"download it where there is internet (`hf download {name} --local-dir {local}`, "
+            f"huggingface_hub's CLI) and pass --baseline {local}")
     if looks_local and not Path(name).is_dir():
         raise FileNotFoundError(f"baseline {name!r}: no such folder; {hint}")
     try:

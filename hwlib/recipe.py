@@ -4,6 +4,7 @@
     python -m hwlib.recipe prepare                               # one story per line + tokenizers
     python -m hwlib.recipe estimate configs/tinystories.json     # hours per GPU at the MFU target
     python -m hwlib.recipe train configs/tinystories.json 42M    # = python -m hwlib.train + probe
+    python -m hwlib.recipe export runs/ts42M/ts42M-best.pt runs/ts42M/hf   # transformers folder
 
 A recipe file holds named TrainConfig dicts ("common" merged under each recipe); `train` fills a
 missing micro_batch_size with the largest one that fits the GPU (`probe_micro_batch`), then calls
@@ -17,15 +18,17 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
-from hwlib.model import Llama, LlamaConfig
-from hwlib.train import _PEAK_FLOPS, TrainConfig, train
-from hwlib.utils import DATA_DIR, autocast_context, require_file
+from hwlib.model import Llama, LlamaConfig, export_hf, load_checkpoint
+from hwlib.tokenizer import Tokenizer
+from hwlib.train import _PEAK_FLOPS, TrainConfig, check_vocab, train
+from hwlib.utils import DATA_DIR, autocast_context, require_file, safe_torch_load
 
 END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories
 RECIPE_KEYS = ("tokenizer_vocab_size", "tokens", "notes")  # recipe keys that are not flags
@@ -189,6 +192,27 @@ def probe_micro_batch(model: Llama, block_size: int, batch_size: int, dtype: str
     return best
 
 
+# ------------------------------------------------------------------------------------ export
+def export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
+           tokenizer: str | os.PathLike | None = None) -> Path:
+    """A transformers LlamaForCausalLM folder with the sentencepiece model as tokenizer.model.
+
+    llama.cpp converts that folder as it is: python convert_hf_to_gguf.py OUT --outtype f16.
+    The tokenizer defaults to the one the checkpoint recorded at training time.
+    """
+    ck = safe_torch_load(require_file(checkpoint))
+    if tokenizer is None and isinstance(ck, dict):
+        tokenizer = ck.get("tokenizer")
+    if not tokenizer or not Path(tokenizer).exists():
+        raise FileNotFoundError(f"{checkpoint}: pass --tokenizer (the checkpoint records "
+                                f"{tokenizer!r}, which is not there)")
+    model = load_checkpoint(checkpoint)
+    check_vocab(model, Tokenizer(tokenizer), checkpoint)
+    out = export_hf(model, out_dir)
+    shutil.copyfile(tokenizer, out / "tokenizer.model")
+    return out
+
+
 # ---------------------------------------------------------------------------------------- CLI
 def _train(recipe: dict) -> dict:
     cfg = recipe["config"]
@@ -217,6 +241,10 @@ def main(argv: list[str] | None = None) -> None:
     pt = sub.add_parser("train", help="train one recipe (micro-batch probed on GPU)")
     pt.add_argument("recipes")
     pt.add_argument("name")
+    px = sub.add_parser("export", help="write a transformers folder (+ tokenizer.model)")
+    px.add_argument("checkpoint")
+    px.add_argument("out_dir")
+    px.add_argument("--tokenizer", default=None)
     a = p.parse_args(argv)
     try:
         if a.cmd == "prepare":
@@ -235,12 +263,14 @@ def main(argv: list[str] | None = None) -> None:
                           f"{e['tokens'] / 1e9:.2f}B tokens ({e['tokens_per_param']:.0f}/param), "
                           f"{e['tokens_per_s'] / 1e6:.2f}M tokens/s at {a.mfu:.0%} MFU, "
                           f"{e['hours']:.1f} h")
+        elif a.cmd == "export":
+            print(f"wrote {export(a.checkpoint, a.out_dir, a.tokenizer)}")
         else:
             recipes = load_recipes(a.recipes)
             if a.name not in recipes:
                 raise ValueError(f"{a.recipes}: no recipe {a.name!r}; have {', '.join(recipes)}")
             _train(recipes[a.name])
-    except (ValueError, OSError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:  # CheckpointError is a RuntimeError
         sys.exit(f"error: {e}")
 
 

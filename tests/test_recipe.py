@@ -132,3 +132,26 @@ def test_a_micro_batch_that_runs_out_of_memory_does_not_fit():
     assert largest_fitting(24, lambda mb: RC._fits(model, mb, 16, device, "float32", 1)) == 4
     # on CPU nothing is probed: the configured batch comes back
     assert RC.probe_micro_batch(model.inner, 16, 24) == 24
+
+
+def test_export_runs_in_transformers_with_the_tokenizer_beside_it(tmp_path):
+    from transformers import LlamaForCausalLM
+
+    from hwlib.model import save_checkpoint
+    from hwlib.stories import generate_stories
+    from hwlib.tokenizer import train_tokenizer
+
+    (tmp_path / "s.train").write_text("\n".join(generate_stories(200, seed=2)) + "\n")
+    tok = train_tokenizer([tmp_path / "s.train"], vocab_size=512, model_prefix=tmp_path / "t")
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset("tiny", vocab_size=512)).eval()
+    save_checkpoint(tmp_path / "m.pt", model, tokenizer=str(tok))
+    out = RC.export(tmp_path / "m.pt", tmp_path / "hf")  # the recorded tokenizer
+    assert (out / "tokenizer.model").read_bytes() == tok.read_bytes()
+    hf = LlamaForCausalLM.from_pretrained(out).eval()
+    x = torch.randint(0, 512, (1, 12))
+    with torch.no_grad():
+        assert torch.allclose(hf(input_ids=x).logits, model(x)[0], atol=1e-4)
+    tok.unlink()
+    with pytest.raises(SystemExit, match="pass --tokenizer"):
+        RC.main(["export", str(tmp_path / "m.pt"), str(tmp_path / "hf2")])
