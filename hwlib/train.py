@@ -81,6 +81,7 @@ class TrainConfig:
     generated_sentence_high_temp_out: str = _arg("generated-sentence-temp-1.txt", "temp 0.5 text")
     # --- hwlib's additions ---
     model_config: str = _arg("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
+    dropout: float = _arg(0.0, "dropout of a fresh model (the course's hidden_dropout_prob: 0)")
     tokenizer: str | None = _arg(None, "SentencePiece .model (default: data/llama2's, or for "
                                  "generate the checkpoint's own)")
     max_steps: int = _arg(0, "stop after this many updates (0: run all epochs)")
@@ -110,8 +111,8 @@ class StopTraining(Exception):
 # A resumed run must share these with the run that wrote the resume file, else it could not
 # reproduce the uninterrupted run.
 _RESUME_KEYS = ("data_path", "block_size", "batch_size", "epochs", "lr", "warmup_steps",
-                "warmup_ratio", "seed", "model_config", "max_steps", "schedule", "min_lr_ratio",
-                "weight_decay", "grad_clip")
+                "warmup_ratio", "seed", "model_config", "dropout", "max_steps", "schedule",
+                "min_lr_ratio", "weight_decay", "grad_clip")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,7 +221,7 @@ def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama
         model = load_checkpoint(path).train()
         print(f"starting from the pretrained model {path}")
     else:  # a fresh model takes the tokenizer's vocabulary and fits the block size
-        mc = LlamaConfig.preset(cfg.model_config, vocab_size=tok.vocab_size)
+        mc = LlamaConfig.preset(cfg.model_config, vocab_size=tok.vocab_size, dropout=cfg.dropout)
         model = Llama(dataclasses.replace(mc, max_seq_len=max(mc.max_seq_len, cfg.block_size)))
     check_vocab(model, tok, path)
     if cfg.block_size > model.config.max_seq_len:

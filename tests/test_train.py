@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from hwlib import train as T
+from hwlib.data import TokenBlocks
 from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
 from hwlib.stories import write_story_splits
 from hwlib.tokenizer import train_tokenizer
@@ -92,13 +93,26 @@ def test_flags_are_the_course_flags_and_build_the_same_config():
     assert parse_config(["--pretrained_model_path", "x.pt"]).pretrained_model_path == "x.pt"
 
 
+def test_processes_split_each_global_batch_without_overlap(tmp_path):
+    bins = tmp_path / "a.bin"
+    np.arange(10 * 5, dtype=np.uint16).tofile(bins)
+    ds = TokenBlocks([bins], block_size=4)  # 10 blocks; block i starts with token 5 * i
+    cfg = TrainConfig(batch_size=4, micro_batch_size=1)
+    shards = [list(T._micro_batches(ds, 0, 0, cfg, 1, T._Dist(r, 2, torch.device("cpu"))))
+              for r in range(2)]
+    order = ds.order(0)
+    for u in range(2):  # two updates of 4 blocks; rank r gets micro-batches r and r + 2
+        firsts = [[int(x[0, 0]) // 5 for x, _ in shards[r][u]] for r in range(2)]
+        assert sorted(firsts[0] + firsts[1]) == sorted(order[4 * u : 4 * u + 4].tolist())
+        assert firsts[0] == order[4 * u : 4 * u + 4][0::2].tolist()
+
+
 def test_gradient_accumulation_equals_one_big_batch(tmp_path, stories, tok):
     """8 sequences as 4 micro-batches of 2 = one batch of 8: same losses, grad norms, weights."""
-    # eval_batches counts micro-batches: both runs validate on the same 32 blocks.
-    big = train(config(tmp_path, stories, tok, micro_batch_size=8, run_name="big", max_steps=3,
-                       eval_batches=4))
-    acc = train(config(tmp_path, stories, tok, micro_batch_size=2, run_name="acc", max_steps=3,
-                       eval_batches=16))
+    # The whole val split (333 blocks): the last micro-batch of each run's validation is short.
+    kw = dict(max_steps=3, eval_batches=0)
+    big = train(config(tmp_path, stories, tok, micro_batch_size=8, run_name="big", **kw))
+    acc = train(config(tmp_path, stories, tok, micro_batch_size=2, run_name="acc", **kw))
     # A gradient summed instead of averaged over micro-batches shows in the norm (AdamW itself
     # would hide it), and validation must not depend on the micro-batch size either.
     for key in ("loss", "grad_norm", "val_loss"):
@@ -110,13 +124,15 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, stories, tok):
 
 
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, stories, tok):
-    straight = train(config(tmp_path / "a", stories, tok, max_steps=8, save_every=4))
+    # Warmup + cosine and dropout: the lr schedule and the RNG must be restored too.
+    kw = dict(max_steps=8, save_every=4, warmup_steps=3, schedule="cosine", dropout=0.1)
+    straight = train(config(tmp_path / "a", stories, tok, **kw))
 
     def crash(m):
         if m["step"] == 6:  # after the resume checkpoint of step 4, before the one of step 8
             raise RuntimeError("simulated crash")
 
-    cfg = config(tmp_path / "b", stories, tok, max_steps=8, save_every=4)
+    cfg = config(tmp_path / "b", stories, tok, **kw)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(cfg, callbacks=[crash])
     resumed = train(TrainConfig(**{**cfg.__dict__, "auto_resume": True}))
