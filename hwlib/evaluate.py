@@ -35,7 +35,7 @@ from hwlib.judge import MISSING, Judge, JudgeConfig, JudgeError, cut_mid_sentenc
 from hwlib.model import load_checkpoint
 from hwlib.recipe import iter_stories
 from hwlib.tokenizer import Tokenizer
-from hwlib.utils import CheckpointError, pick_device, require_file, safe_torch_load
+from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file, safe_torch_load
 
 PROMPTS = (
     "Once upon a time, there was a little girl named Lily. She loved to",
@@ -59,7 +59,7 @@ class EvalConfig:
                                  "checkpoint recorded)")
     baseline: str = _arg("gpt2-xl", "transformers causal LM: hub name or local folder; 'none' "
                          "skips it")
-    val_file: str = _arg("data/tinystories/stories/tinystories.test",
+    val_file: str = _arg(str(DATA_DIR / "tinystories" / "stories" / "tinystories.test"),
                          "held-out stories: one per line, or separated by <|endoftext|>")
     out: str = _arg("runs/eval", "folder for eval.json (and the judge cache)")
     max_stories: int = _arg(200, "held-out stories scored for bits per byte")
