@@ -35,11 +35,22 @@ from tqdm.auto import tqdm
 
 from hwlib.data import TokenBlocks
 from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
-from hwlib.schedule import WarmupCosineScheduler, WarmupLearningRateScheduler
-from hwlib.schedule import warmup_steps_from_ratio
+from hwlib.schedule import (
+    WarmupCosineScheduler,
+    WarmupLearningRateScheduler,
+    warmup_steps_from_ratio,
+)
 from hwlib.tokenizer import Tokenizer, tokenize_directory
-from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, atomic_torch_save, autocast_context
-from hwlib.utils import pick_device, require_file, safe_torch_load, set_seed
+from hwlib.utils import (
+    DATA_DIR,
+    DTYPES,
+    CheckpointError,
+    atomic_torch_save,
+    autocast_context,
+    pick_device,
+    safe_torch_load,
+    set_seed,
+)
 
 DEFAULT_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
 DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
@@ -192,7 +203,7 @@ def _blocks(cfg: TrainConfig, split: str, tok: Tokenizer, d: _Dist) -> TokenBloc
                    "test": (cfg.test_path, cfg.test_tokenized_dir)}[split]
     if not path:
         return None
-    kw = dict(tokenizer=tok, overwrite=cfg.overwrite_tokenized, workers=cfg.num_workers)
+    kw = {"tokenizer": tok, "overwrite": cfg.overwrite_tokenized, "workers": cfg.num_workers}
     if d.rank == 0:
         bins = tokenize_directory(path, cache, **kw)
     if d.world > 1:
@@ -358,7 +369,8 @@ class _Sinks:
         if self.wandb:
             self.wandb.log(m, step=m["step"])
         for k, v in m.items() if self.tb else ():
-            self.tb.add_scalar(k, v, m["step"])
+            if k != "step":
+                self.tb.add_scalar(k, v, m["step"])
 
     def close(self) -> None:
         if self.wandb:
