@@ -3,9 +3,8 @@
     model = Llama(LlamaConfig.preset("tiny", vocab_size=512))
     logits, loss = model(tokens, targets)          # (B, T, vocab_size); mean CE, or None
 
-Weight names are the course's (minllama: `compute_query`, ...) so its `stories42M.pt` loads;
-llama2.c checkpoints (`wq/wk/wv/wo`) load too; `export_hf` writes a transformers LlamaForCausalLM.
-Speed: `python -m hwlib.bench generate` and `python -m hwlib.bench train-step`.
+Weight names are the course's (`compute_query`, ...) and llama2.c's (`wq`, ...) load too; export_hf
+writes a transformers LlamaForCausalLM. Speed: `python -m hwlib.bench generate` (or train-step).
 """
 
 from __future__ import annotations
@@ -51,16 +50,14 @@ class LlamaConfig:
         "42M": (512, 8, 8, 8, 32000, 32, 1024),
         "110M": (768, 12, 12, 12, 32000, 32, 1024),
     }
-    # model_args keys that other codebases store but that change nothing here.
-    IGNORED_KEYS = ("position_embedding_type", "use_cache", "max_batch_size", "flash")
+    IGNORED_KEYS = ("position_embedding_type", "use_cache", "max_batch_size")  # no effect here
 
     def __post_init__(self):
         if self.n_kv_heads is None:
             self.n_kv_heads = self.n_heads
         if self.dim % self.n_heads or self.n_heads % self.n_kv_heads or self.head_dim % 2:
-            raise ValueError(
-                f"bad LlamaConfig: dim={self.dim} must split into n_heads={self.n_heads} heads of"
-                f" even size, and n_heads must be a multiple of n_kv_heads={self.n_kv_heads}")
+            raise ValueError(f"bad LlamaConfig: dim={self.dim} must split in n_heads={self.n_heads}"
+                             f" even heads, n_heads in n_kv_heads={self.n_kv_heads} groups")
         if self.attention not in ("sdpa", "explicit"):
             raise ValueError(f"attention must be 'sdpa' or 'explicit', got {self.attention!r}")
 
@@ -122,8 +119,7 @@ def precompute_rope(head_dim: int, max_seq_len: int, theta: float = 10000.0):
 def apply_rotary_emb(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate channel pairs (2i, 2i+1) of x (B, T, heads, head_dim) by the angles of cos/sin (T, .).
 
-    Meta's and llama2.c's convention; transformers rotates halves (i, i + head_dim/2) instead,
-    which is why `export_hf` permutes the query/key rows.
+    Meta's and llama2.c's convention; transformers rotates halves (i, i + head_dim/2) instead.
     """
     x_even, x_odd = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # (B, T, heads, head_dim // 2)
     cos, sin = cos[:, None, :], sin[:, None, :]  # (T, 1, head_dim // 2), broadcast over heads
@@ -154,8 +150,7 @@ class Linear(nn.Linear):
     """nn.Linear without bias, plus a faster CPU path for the few rows of token-by-token decoding.
 
     PyTorch's CPU BLAS runs a (few rows) x weight^T product on one thread; cut into k blocks of
-    output rows, it becomes a batched matmul spread over all cores (about 2x faster decoding on
-    2 cores). Every output is still the same dot product, so the results are identical.
+    output rows it becomes a batched matmul over all cores (~1.6x faster decoding on 2 cores).
     """
 
     def __init__(self, in_features: int, out_features: int):
@@ -187,18 +182,16 @@ class Attention(nn.Module):
         """The course's exercise: explicit causal attention with attention dropout."""
         return compute_query_key_value_scores(query, key, value, self.dropout, self.training)
 
-    def sdpa(self, query, key, value) -> torch.Tensor:
-        """The same function through PyTorch's fused kernel."""
+    def sdpa(self, query, key, value) -> torch.Tensor:  # the same, through PyTorch's fused kernel
         Tq, Tk = query.size(2), key.size(2)
         mask = None  # Tq == Tk is plain causal; one new query sees the whole cache
         if 1 < Tq < Tk:  # a chunk appended to a cache: causal, aligned to the last key
             mask = torch.ones(Tq, Tk, dtype=torch.bool, device=query.device).tril(Tk - Tq)
-        gqa = {}
-        if self.n_kv_heads != self.n_heads and _SDPA_GQA:
+        n_rep, gqa = self.n_heads // self.n_kv_heads, {}
+        if n_rep > 1 and _SDPA_GQA:
             gqa = {"enable_gqa": True}
-        elif self.n_kv_heads != self.n_heads:
-            key = key.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
-            value = value.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+        elif n_rep > 1:
+            key, value = key.repeat_interleave(n_rep, 1), value.repeat_interleave(n_rep, 1)
         p = self.dropout if self.training else 0.0
         return F.scaled_dot_product_attention(
             query, key, value, attn_mask=mask, dropout_p=p, is_causal=Tq == Tk > 1, **gqa)
@@ -303,9 +296,8 @@ class Llama(nn.Module):
     def flops_per_token(self, seq_len: int) -> int:
         """Training FLOPs per token (forward + backward), PaLM appendix B: 6N + 12 L H Q T.
 
-        N counts every parameter once, so the tied embedding matrix stands for the output matmul
-        (the embedding lookup is no matmul), as in PaLM and nanoGPT; 12 L H Q T is attention's
-        q k^T and probs v at context length T.
+        N counts every parameter once: the tied embedding matrix stands for the output matmul (the
+        lookup is no matmul), as in PaLM and nanoGPT; 12LHQT is q k^T and probs v at context T.
         """
         c = self.config
         return 6 * self.num_params() + 12 * c.n_layers * c.n_heads * c.head_dim * seq_len
@@ -316,17 +308,15 @@ class Llama(nn.Module):
                  generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
         """Extend idx (B, T) by up to max_new_tokens; returns (B, T + n) token ids.
 
-        temperature 0 is greedy; otherwise sample softmax(logits / temperature) restricted to the
-        top_k tokens and/or the top_p nucleus. A row that emits eos_id keeps emitting it; all
-        rows done stops early. The cache (prefill once, then one token per step) gives what
-        recomputing the last max_seq_len tokens every step gives (`use_cache=False`); past
-        max_seq_len that recomputation is what runs, as RoPE positions cannot slide.
+        temperature 0 is greedy, else sample softmax(logits / temperature) within top_k and/or
+        the top_p nucleus. A row that emits eos_id keeps emitting it; all rows done stops early.
+        The cache gives what recomputing the last max_seq_len tokens each step gives
+        (`use_cache=False`); past max_seq_len that runs, as RoPE positions cannot slide.
         """
         c, L = self.config, self.config.max_seq_len
-        caches, pos = None, 0
+        caches, pos, w = None, 0, self.output.weight
         if use_cache:  # allocated once per call; each step writes one position
             shape = (idx.size(0), c.n_kv_heads, L, c.head_dim)
-            w = self.output.weight
             caches = [(w.new_empty(shape), w.new_empty(shape)) for _ in range(c.n_layers)]
         done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
@@ -364,39 +354,36 @@ def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None)
 
 # ---- checkpoints: the course's {"model", "model_args"}, llama2.c names, Hugging Face ----
 
-_LLAMA2C = {".wq.": ".compute_query.", ".wk.": ".compute_key.", ".wv.": ".compute_value.",
-            ".wo.": ".compute_output."}
+_LLAMA2C = {f".w{a}.": f".compute_{b}." for a, b in zip("qkvo", ("query", "key", "value",
+                                                                "output"))}
 _DERIVED = ("freqs_cos", "freqs_sin", "freqs_cis", "rope_cos", "rope_sin")  # rebuilt from config
 _TIED = ("output.weight", "tok_embeddings.weight")
 
 
-def _canonical_state_dict(state: dict) -> dict:
-    """Strip torch.compile/DDP prefixes, map llama2.c names to the course's, drop RoPE tables."""
-    out = {}
+def _few(keys: list) -> str:
+    return f"{keys[:6]}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+
+
+def _load_weights(model: Llama, state: dict, source) -> Llama:
+    """Strip torch.compile/DDP prefixes, map llama2.c names, drop RoPE tables, load strictly."""
+    renamed = {}
     for name, tensor in state.items():
         while name.startswith(("_orig_mod.", "module.")):
             name = name.split(".", 1)[1]
         for old, new in _LLAMA2C.items():
             name = name.replace(old, new)
         if name.split(".")[-1] not in _DERIVED:
-            out[name] = tensor
+            renamed[name] = tensor
     for a, b in (_TIED, _TIED[::-1]):  # one tensor, two names: either one is complete
-        if a in out and b not in out:
-            out[b] = out[a]
-    return out
-
-
-def _load_weights(model: Llama, state: dict, source) -> Llama:
-    state = _canonical_state_dict(state)
+        if a in renamed and b not in renamed:
+            renamed[b] = renamed[a]
     expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        def show(keys):
-            return f"{keys[:6]}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+    missing, unexpected = sorted(expected - set(renamed)), sorted(set(renamed) - expected)
+    if missing or unexpected:  # never a silent strict=False
         raise CheckpointError(f"{source}: weights do not match the config: missing keys "
-                              f"{show(missing)}, unexpected keys {show(unexpected)}")
+                              f"{_few(missing)}, unexpected keys {_few(unexpected)}")
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(renamed, strict=True)
     except RuntimeError as e:  # right names, wrong shapes
         detail = " ".join(str(e).split("\n")[1:3]).strip()
         raise CheckpointError(f"{source}: weights do not match the config: {detail}") from None
@@ -405,8 +392,8 @@ def _load_weights(model: Llama, state: dict, source) -> Llama:
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> None:
     """Write {"model": state_dict, "model_args": config dict, **extra} atomically."""
-    model = getattr(model, "_orig_mod", model)  # unwrap torch.compile
-    model = getattr(model, "module", model)  # unwrap DDP
+    for _ in range(2):  # unwrap DDP (.module) and torch.compile (._orig_mod), in either order
+        model = getattr(model, "module", getattr(model, "_orig_mod", model))
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     atomic_torch_save({"model": state, "model_args": model.config.to_dict(), **extra}, path)
 
@@ -415,9 +402,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     """A Llama (eval mode) from a course, hwlib or llama2.c .pt checkpoint; weights_only."""
     ckpt = safe_torch_load(path, map_location=device)
     if not isinstance(ckpt, dict) or not {"model", "model_args"} <= set(ckpt):
-        found = sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path}: not a model checkpoint: expected keys 'model' and "
-                              f"'model_args', found {found}")
+        found = _few(sorted(ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise CheckpointError(f"{path}: not a model checkpoint (no 'model'/'model_args'): {found}")
     try:
         config = LlamaConfig.from_dict(ckpt["model_args"])
     except (ValueError, TypeError) as e:
@@ -430,7 +416,6 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 def _permute_rotary(w: torch.Tensor, n_heads: int, to_hf: bool) -> torch.Tensor:
     """Reorder each head's q/k rows between interleaved pairs (2i, 2i+1) and halves (i, i + d/2).
 
-    Rotating row pairs (2i, 2i+1) equals rotating rows (i, i + d/2) after this permutation, and
     q . k is unchanged when q and k share a row order, so both conventions give the same model.
     """
     rows, cols = w.shape
@@ -460,17 +445,15 @@ def export_hf(model: Llama, out_dir: str | os.PathLike) -> Path:
             name = name.replace(ours, theirs)
         name = "lm_head.weight" if name == "output.weight" else "model." + name
         hf[name] = w.contiguous().clone()  # lm_head too: llama.cpp's converter may look for it
-    config = {
+    config = {  # rope_theta for transformers 4.x and llama.cpp, rope_parameters for 5.x
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocab_size,
         "hidden_size": c.dim, "intermediate_size": c.ffn_dim, "num_hidden_layers": c.n_layers,
         "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv_heads,
-        "head_dim": c.head_dim, "max_position_embeddings": c.max_seq_len,
-        "rms_norm_eps": c.layer_norm_eps, "hidden_act": "silu", "tie_word_embeddings": True,
-        "rope_theta": c.rope_theta,  # read by transformers 4.x and llama.cpp's converter
-        "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},  # 5.x
+        "head_dim": c.head_dim, "max_position_embeddings": c.max_seq_len, "hidden_act": "silu",
+        "rms_norm_eps": c.layer_norm_eps, "tie_word_embeddings": True, "rope_theta": c.rope_theta,
+        "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},
         "attention_bias": False, "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2,
-        "torch_dtype": "float32",
-    }
+        "torch_dtype": "float32"}
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     try:  # safetensors comes with transformers; plain torch weights load as well
         from safetensors.torch import save_file
@@ -483,15 +466,11 @@ def export_hf(model: Llama, out_dir: str | os.PathLike) -> Path:
 
 def from_hf(path_or_model) -> Llama:
     """A Llama from a transformers LlamaForCausalLM, or from a directory that holds one."""
-    hf, source = path_or_model, path_or_model
+    hf, source = path_or_model, str(path_or_model)[:80]
     if isinstance(hf, (str, os.PathLike)):
-        try:
-            from transformers import LlamaForCausalLM
-        except ImportError:
-            raise ImportError("from_hf needs transformers: pip install 'hwlib[eval]'") from None
+        from transformers import LlamaForCausalLM  # the "eval" extra
+
         hf = LlamaForCausalLM.from_pretrained(str(path_or_model)).float()
-    else:
-        source = type(hf).__name__
     hc = hf.config
     # transformers 5 keeps theta in rope_parameters (rope_scaling aliases it); 4.x in rope_theta.
     rope = getattr(hc, "rope_parameters", None) or getattr(hc, "rope_scaling", None) or {}
