@@ -27,7 +27,7 @@ import torch
 
 from hwlib.model import Llama, LlamaConfig, export_hf, load_checkpoint
 from hwlib.tokenizer import Tokenizer
-from hwlib.train import _PEAK_FLOPS, TrainConfig, check_vocab, train
+from hwlib.train import PEAK_FLOPS, TrainConfig, check_vocab, train
 from hwlib.utils import DATA_DIR, autocast_context, require_file, safe_torch_load
 
 END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories
@@ -126,11 +126,11 @@ def recipe_model(recipe: dict) -> Llama:
 
 
 def estimate(recipe: dict, gpu: str, mfu: float = 0.45) -> dict:
-    """Parameters, FLOPs, tokens and hours of a recipe on `gpu` (a _PEAK_FLOPS name) at `mfu`."""
+    """Parameters, FLOPs, tokens and hours of a recipe on `gpu` (a key of PEAK_FLOPS) at `mfu`."""
     cfg, model = recipe["config"], recipe_model(recipe)
     flops = model.flops_per_token(cfg.block_size)  # PaLM appendix B, attention included
     tokens = cfg.max_steps * cfg.batch_size * cfg.block_size
-    tokens_per_s = mfu * _PEAK_FLOPS[gpu] / flops
+    tokens_per_s = mfu * PEAK_FLOPS[gpu] / flops
     return {"params": model.num_params(), "flops_per_token": flops, "tokens": tokens,
             "tokens_per_param": tokens / model.num_params(), "tokens_per_s": tokens_per_s,
             "hours": tokens / tokens_per_s / 3600}

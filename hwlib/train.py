@@ -329,7 +329,7 @@ def _load_resume(path: Path, cfg: TrainConfig) -> dict:
 
 
 # ------------------------------------------------------------------------------------ logging
-_PEAK_FLOPS = {  # dense bf16 tensor-core FLOP/s per GPU (fp16 for V100 and T4); first match wins
+PEAK_FLOPS = {  # dense bf16 tensor-core FLOP/s per GPU (fp16 for V100 and T4); first match wins
     "H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
     "L40": 181e12, "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12, "V100": 125e12, "T4": 65e12,
 }
@@ -340,7 +340,7 @@ def peak_flops(device: torch.device | str) -> float | None:
     if torch.device(device).type != "cuda":
         return None
     name = torch.cuda.get_device_name(device)
-    return next((v for k, v in _PEAK_FLOPS.items() if k in name), None)
+    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
 
 
 class _Sinks:
@@ -458,6 +458,8 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
     mb = _check_config(cfg, d.world)
     if d.device.type != "cuda":
         cfg = dataclasses.replace(cfg, dtype="float32")  # autocast_context is CUDA-only
+    else:  # TF32 for what autocast leaves in float32 (Ampere and later; ignored before)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     elif cfg.dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
         print("this GPU has no bfloat16; using float16 with a GradScaler")
         cfg = dataclasses.replace(cfg, dtype="float16")

@@ -13,7 +13,7 @@ from hwlib import recipe as RC
 from hwlib.model import Llama, LlamaConfig
 from hwlib.recipe import (estimate, iter_stories, largest_fitting, load_recipes,
                           prepare_tinystories)
-from hwlib.train import _PEAK_FLOPS, TrainConfig
+from hwlib.train import PEAK_FLOPS, TrainConfig
 from hwlib.utils import REPO_ROOT
 
 RAW = ("Tom had a ball.\nHe liked it.\n<|endoftext|>\nSue had a  cat.\n\nThe cat slept.\n"
@@ -76,7 +76,7 @@ def test_estimate_is_the_flops_arithmetic():
     assert e["flops_per_token"] == real.flops_per_token(cfg.block_size)
     tokens = cfg.max_steps * cfg.batch_size * cfg.block_size
     assert e["tokens"] == tokens and e["tokens_per_param"] == tokens / real.num_params()
-    seconds = tokens * e["flops_per_token"] / (0.5 * _PEAK_FLOPS["A100"])
+    seconds = tokens * e["flops_per_token"] / (0.5 * PEAK_FLOPS["A100"])
     assert e["hours"] == pytest.approx(seconds / 3600)
     assert estimate(r, "H100")["hours"] < estimate(r, "A100")["hours"]
 
