@@ -161,7 +161,7 @@ class Linear(nn.Linear):
         k = math.gcd(self.out_features, max(8, 2 * torch.get_num_threads()))
         if x.device.type != "cpu" or rows > 16 or k == 1:
             return F.linear(x, self.weight)
-        w = self.weight.view(k, -1, self.in_features).transpose(1, 2)  # (k, in, out / k)
+        w = self.weight.reshape(k, -1, self.in_features).transpose(1, 2)  # (k, in, out / k)
         y = torch.matmul(x.reshape(rows, self.in_features), w)  # (k, rows, out / k)
         return y.transpose(0, 1).reshape(*x.shape[:-1], self.out_features)
 
