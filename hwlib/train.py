@@ -458,11 +458,11 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
     mb = _check_config(cfg, d.world)
     if d.device.type != "cuda":
         cfg = dataclasses.replace(cfg, dtype="float32")  # autocast_context is CUDA-only
-    else:  # TF32 for what autocast leaves in float32 (Ampere and later; ignored before)
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     elif cfg.dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
         print("this GPU has no bfloat16; using float16 with a GradScaler")
         cfg = dataclasses.replace(cfg, dtype="float16")
+    if d.device.type == "cuda":  # TF32 for the matmuls autocast leaves in float32 (Ampere+)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     tok = load_tokenizer(cfg.tokenizer)
     tok_info = {"tokenizer": str(Path(cfg.tokenizer or DEFAULT_TOKENIZER).resolve()),
                 "tokenizer_fingerprint": tok.fingerprint}
