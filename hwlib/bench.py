@@ -50,11 +50,15 @@ def _best_of(repeats: int, fns: dict) -> dict:
 
 
 def _report(title: str, tokens: int, best: dict, target: float) -> None:
+    import os
+
     ours, theirs = tokens / best["hwlib"], tokens / best["transformers"]
     print(title)
     print(f"  hwlib        {ours:10.1f} tokens/s  ({best['hwlib']:.3f} s)")
     print(f"  transformers {theirs:10.1f} tokens/s  ({best['transformers']:.3f} s)")
     print(f"  ratio {ours / theirs:.2f}x (target >= {target}x)")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"  load average {load:.1f} on {os.cpu_count()} CPUs (other processes skew timings)")
 
 
 def bench_generate(argv: list[str]) -> None:
