@@ -74,8 +74,11 @@ def test_badge_and_parameters_cell(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_only_exercise_cells_define_functions(path):
+    # Logic lives in hwlib. The one other kind of definition a notebook may show is a train()
+    # callback (tagged "callback"): writing one is how a learner uses that API.
     for i, cell in enumerate(load(path)["cells"]):
-        if cell["cell_type"] == "code" and not has_solution(cell):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell["cell_type"] == "code" and not has_solution(cell) and "callback" not in tags:
             assert not DEFINITION.search(text(cell["source"])), (
                 f"cell {i} defines a function or class: import it from hwlib instead"
             )
