@@ -27,11 +27,26 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that cannot be used: missing, truncated, unsafe or foreign."""
 
 
+# Where ./download_data.sh puts each target, so a missing file can name the target that brings it.
+DOWNLOAD_TARGETS = {"cc": "cc", "babylm": "babylm", "tinystories": "tinystories",
+                    "llama2": "tokenizer", "checkpoints": "checkpoint",
+                    "bad_words_full.txt": "badwords"}
+
+
 def require_file(path: str | os.PathLike, target: str | None = None) -> Path:
-    """Return `path` as a Path, or fail in one line naming it and the download target."""
+    """Return `path` as a Path, or fail in one line naming it and the download target.
+
+    Without `target`, a path under data/ that download_data.sh fills names its target anyway.
+    """
     path = Path(path)
     if path.exists():
         return path
+    if target is None:
+        try:
+            first = path.resolve().relative_to(DATA_DIR.resolve()).parts[0]
+        except (ValueError, IndexError):
+            first = None
+        target = DOWNLOAD_TARGETS.get(first)
     hint = f"; run ./download_data.sh {target} to fetch it" if target else ""
     raise FileNotFoundError(f"{path}: file not found{hint}")
 

@@ -1,0 +1,65 @@
+"""hwlib.utils: missing-file hints, atomic saves, safe loads, lazy torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hwlib.utils import DATA_DIR, CheckpointError, atomic_torch_save, require_file, safe_torch_load
+
+
+def test_require_file_names_the_download_target(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"download_data\.sh cc to fetch it"):
+        require_file(DATA_DIR / "cc" / "missing.warc.gz")
+    with pytest.raises(FileNotFoundError, match=r"download_data\.sh tokenizer"):
+        require_file(DATA_DIR / "llama2" / "tokenizer.model")
+    with pytest.raises(FileNotFoundError) as e:  # outside data/: no target to name
+        require_file(tmp_path / "x.txt")
+    assert "download_data" not in str(e.value) and "x.txt" in str(e.value)
+    assert require_file(DATA_DIR / "sample.warc.gz") == DATA_DIR / "sample.warc.gz"
+
+
+def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "ck.pt"
+    atomic_torch_save({"w": torch.ones(3)}, path)
+
+    def disk_full(obj, f, *a, **k):
+        f.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        atomic_torch_save({"w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.equal(safe_torch_load(path)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temp file left behind
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("payload ran",))
+
+
+def test_safe_load_refuses_pickled_code_and_truncated_files(tmp_path, capsys):
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": _RunsCode()}, evil)
+    with pytest.raises(CheckpointError, match="evil.pt: .*refused"):
+        safe_torch_load(evil)
+    assert "payload ran" not in capsys.readouterr().out
+    good = tmp_path / "good.pt"
+    torch.save({"w": torch.ones(100)}, good)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="cut.pt: cannot load checkpoint"):
+        safe_torch_load(cut)
+    with pytest.raises(CheckpointError, match="not found"):
+        safe_torch_load(tmp_path / "none.pt")
+
+
+def test_web_data_stages_do_not_import_torch():
+    code = "import sys, hwlib.preprocess; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
