@@ -28,7 +28,7 @@ import torch
 from hwlib.model import Llama, LlamaConfig, export_hf, load_checkpoint
 from hwlib.tokenizer import Tokenizer
 from hwlib.train import PEAK_FLOPS, TrainConfig, check_vocab, train
-from hwlib.utils import DATA_DIR, autocast_context, require_file, safe_torch_load
+from hwlib.utils import DATA_DIR, atomic_write, autocast_context, require_file, safe_torch_load
 
 END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories
 RECIPE_KEYS = ("tokenizer_vocab_size", "tokens", "notes")  # recipe keys that are not flags
@@ -85,11 +85,9 @@ def prepare_tinystories(src_dir: str | os.PathLike = DATA_DIR / "tinystories",
     for name, stories in (("train", iter_stories(train_src)), ("val", valid[:half]),
                           ("test", valid[half:])):
         path = out / f"tinystories.{name}"
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_write(path, "w") as f:  # a kill never leaves a short split under its name
             for story in stories:
                 f.write(story + "\n")
-        os.replace(tmp, path)  # a kill mid-write never leaves a short split under the real name
         paths.append(path)
     return paths
 

@@ -30,7 +30,7 @@ import numpy as np
 import sentencepiece as spm
 from tqdm.auto import tqdm
 
-from hwlib.utils import DATA_DIR, REPO_ROOT, require_file
+from hwlib.utils import DATA_DIR, REPO_ROOT, atomic_write, require_file
 
 TEXT_SUFFIXES = (".train", ".val", ".test", ".txt", ".dev")
 LLAMA2_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
@@ -137,26 +137,14 @@ def train_tokenizer(
         msg = f"{names}: cannot train a {vocab_size}-piece tokenizer: {reason}"
         raise ValueError(msg) from None
     path = Path(f"{prefix}.model")
-    _atomic_write(path, model.getvalue())
+    with atomic_write(path) as f:
+        f.write(model.getvalue())
     tok = Tokenizer(path)  # the .vocab file is for reading only: piece and score per line
     vocab = "".join(f"{tok.sp.id_to_piece(i)}\t{tok.sp.get_score(i):g}\n"
                     for i in range(tok.vocab_size))
-    _atomic_write(Path(f"{prefix}.vocab"), vocab.encode("utf-8"))
+    with atomic_write(f"{prefix}.vocab", "w") as f:
+        f.write(vocab)
     return path
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def find_text_files(data_path: str | os.PathLike) -> list[Path]:
@@ -183,7 +171,8 @@ def read_metadata(tokenized_dir: str | os.PathLike) -> dict[str, dict]:
 
 def _write_metadata(tokenized_dir: Path, entries: dict[str, dict]) -> None:
     meta = {"dtype": "uint16", "files": [entries[k] for k in sorted(entries)]}
-    _atomic_write(tokenized_dir / METADATA, (json.dumps(meta, indent=2) + "\n").encode("utf-8"))
+    with atomic_write(tokenized_dir / METADATA, "w") as f:
+        f.write(json.dumps(meta, indent=2) + "\n")
 
 
 def _is_fresh(entry: dict | None, src: Path, tok: Tokenizer, tokenized_dir: Path) -> bool:

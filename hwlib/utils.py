@@ -84,26 +84,34 @@ def autocast_context(device: torch.device | str, dtype: str = "float32"):
     return torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
 
 
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """torch.save to a temp file in the same folder, fsync, then rename over `path`.
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = False):
+    """Open a temp file beside `path`; on success rename it over `path`, on failure delete it.
 
     A kill or a full disk mid-write leaves the previous file at `path` untouched.
     """
-    import torch
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            if fsync:  # checkpoints: make the bytes durable before the rename publishes them
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    """torch.save through `atomic_write` (fsynced), so `path` always holds a whole checkpoint."""
+    import torch
+
+    with atomic_write(path, "wb", fsync=True) as f:
+        torch.save(obj, f)
 
 
 def safe_torch_load(path: str | os.PathLike, map_location="cpu"):
