@@ -35,7 +35,9 @@ def has_solution(cell) -> bool:
 
 def test_the_numbered_notebooks_exist():
     names = {p.stem for p in NOTEBOOKS}
-    assert {"00_setup", "02_attention", "03_lr_scheduler"} <= names, names
+    expected = {"00_setup", "01_web_data", "02_attention", "03_lr_scheduler", "04_tokenizer",
+                "05_pretraining", "06_generation"}
+    assert expected <= names, expected - names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -53,6 +55,15 @@ def test_notebook_is_stored_executed_and_clean(path):
             shown = text(out.get("text", "")) + text(out.get("data", {}).get("text/plain", ""))
             assert str(REPO_ROOT) not in shown, f"cell {i} prints an absolute path"
             assert not re.search(r"0x[0-9a-f]{8,}", shown), f"cell {i} prints a memory address"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_nbval_markers_are_exact(path):
+    # nbval only honours a marker alone on its comment line; "# NBVAL_SKIP because" is ignored.
+    for i, cell in enumerate(load(path)["cells"]):
+        for line in text(cell["source"]).splitlines():
+            if "NBVAL_" in line:
+                assert line.strip() in ("# NBVAL_IGNORE_OUTPUT", "# NBVAL_SKIP"), (i, line)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
