@@ -146,6 +146,9 @@ def _soup_text(soup) -> str:
     return "".join(out)
 
 
+# Lone surrogates are not text (UTF-7 or escape-codec pages decode to them, and a caller's str
+# may hold them); lxml and langid cannot encode them, so they become U+FFFD like other bad bytes.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _RAW_OPEN = re.compile(r"<(script|style|noscript|template|svg|head)(?=[\s>/])|<!--", re.I)
 _RAW_CLOSE = {
     t: re.compile(rf"</{t}\s*>", re.I)
@@ -160,12 +163,15 @@ def _cut_invisible(html: str) -> str:
     They are dropped anyway, and on real pages they are often half the bytes, so BeautifulSoup
     (the slowest step) gets less to build. A block without its closing tag is left alone.
     """
-    parts, pos = [], 0
+    parts, pos, unclosed = [], 0, set()
     while (m := _RAW_OPEN.search(html, pos)) is not None:
         tag = m.group(1).lower() if m.group(1) else None
-        end = _RAW_CLOSE[tag].search(html, m.end())
+        # No closing tag after this opening means none after a later one either; remembering
+        # that keeps 100k unclosed "<!--" linear instead of 100k scans to the end.
+        end = None if tag in unclosed else _RAW_CLOSE[tag].search(html, m.end())
         parts.append(html[pos : m.start()])
         if end is None:
+            unclosed.add(tag)
             parts.append(html[m.start() : m.end()])
             pos = m.end()
         else:
@@ -187,6 +193,7 @@ def html_to_text(html: bytes | str, charset: str | None = None, extractor: str =
     `extractor="resiliparse"` uses Resiliparse's main-content extractor (pip install hwlib[fast]).
     """
     text = decode_html(html, charset) if isinstance(html, bytes) else html
+    text = _SURROGATE.sub("\ufffd", text)
     if extractor == "resiliparse":
         from resiliparse.extract.html2text import extract_plain_text  # optional, fast
 

@@ -249,6 +249,7 @@ def heuristic_quality_filter(text: str, rules: QualityRules | None = None) -> bo
 # --- language ID -----------------------------------------------------------------------------
 ENGLISH_THRESHOLD = 0.5  # minimum langid probability of English (normalised over 97 languages)
 LANGID_WINDOW = 700  # characters per window; three windows cover start, middle and end
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone surrogates: not text, cannot be encoded
 
 
 @functools.lru_cache(maxsize=1)
@@ -278,7 +279,7 @@ def english_probability(text: str) -> float:
     Long texts are scored on three equal windows (start, middle, end) averaged, so a page
     that switches language part-way is judged on its bulk and not only its first lines.
     """
-    text = " ".join(text.split())
+    text = _SURROGATE.sub("\ufffd", " ".join(text.split()))  # langid encodes to UTF-8
     w, ident = LANGID_WINDOW, _identifier()
     if len(text) <= 3 * w:
         return _p_english(ident, text)
