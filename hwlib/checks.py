@@ -194,13 +194,14 @@ def check_attention(fn) -> bool:
         if not _close(got, expected):
             _fail(name, where + " with dropout_p=0.5, training=False", _max_diff(got, expected),
                   "dropout must be off when training=False (F.dropout(probs, dropout_p, training))")
-        torch.manual_seed(seed)
-        expected = reference_attention(q, k, v, dropout_p=DROPOUT_P, training=True)
-        torch.manual_seed(seed)
-        got = _call(fn, name, where, q, k, v, dropout_p=DROPOUT_P, training=True)
-        if not _close(got, expected):
-            _fail(name, where + " with dropout_p=0.5, training=True", _max_diff(got, expected),
-                  _diagnose_attention(fn, dropout=True))
+        with torch.random.fork_rng(devices=[]):  # the learner's global RNG is left as it was
+            torch.manual_seed(seed)
+            expected = reference_attention(q, k, v, dropout_p=DROPOUT_P, training=True)
+            torch.manual_seed(seed)
+            got = _call(fn, name, where, q, k, v, dropout_p=DROPOUT_P, training=True)
+            if not _close(got, expected):
+                _fail(name, where + " with dropout_p=0.5, training=True",
+                      _max_diff(got, expected), _diagnose_attention(fn, dropout=True))
     extra = " (dropout off and on)" if with_dropout else " (dropout off)"
     print(f"{name}: passed on {len(ATTENTION_SHAPES)} random cases{extra}")
     return True

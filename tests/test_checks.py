@@ -193,3 +193,11 @@ def test_unfinished_exercise_raises_not_implemented():
         check_scheduler(Todo)
     with pytest.raises(NotImplementedError):
         check_attention(todo)
+
+
+def test_checker_leaves_the_global_rng_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    check_attention(compute_query_key_value_scores)
+    assert torch.equal(torch.rand(3), expected)
