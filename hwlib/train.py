@@ -110,6 +110,7 @@ class TrainConfig:
     min_lr_ratio: float = _arg(0.1, "cosine floor, as a fraction of lr")
     log_interval: int = _arg(10, "updates between metric lines and callback calls")
     save_every: int = _arg(100, "updates between rolling resume checkpoints")
+    progress: bool = _arg(True, "tqdm bars for tokenizing and steps (metric lines stay)")
     eval_batches: int = _arg(0, "cap on micro-batches per val/test evaluation (0: all)")
     num_workers: int | None = _arg(None, "tokenizer processes (default: all cores)")
     prefetch: int = _arg(2, "updates of batches a background thread reads ahead (0: inline)")
@@ -203,7 +204,8 @@ def _blocks(cfg: TrainConfig, split: str, tok: Tokenizer, d: _Dist) -> TokenBloc
                    "test": (cfg.test_path, cfg.test_tokenized_dir)}[split]
     if not path:
         return None
-    kw = {"tokenizer": tok, "overwrite": cfg.overwrite_tokenized, "workers": cfg.num_workers}
+    kw = {"tokenizer": tok, "overwrite": cfg.overwrite_tokenized, "workers": cfg.num_workers,
+          "progress": cfg.progress}
     if d.rank == 0:
         bins = tokenize_directory(path, cache, **kw)
     if d.world > 1:
@@ -510,7 +512,7 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
 
     flops, peak = model.flops_per_token(cfg.block_size), peak_flops(d.device)
     tokens_per_step = cfg.batch_size * cfg.block_size
-    bar = tqdm(total=total, initial=p.step, disable=not rank0, desc=cfg.run_name, unit="step")
+    bar = tqdm(total=total, initial=p.step, disable=not (rank0 and cfg.progress), desc=cfg.run_name, unit="step")
     t_start = t_log = time.perf_counter()
     start_step = log_step = p.step
     stopped = False
