@@ -8,13 +8,21 @@ asserted explicitly instead of through hypothesis deadlines.
 
 from __future__ import annotations
 
+import gzip
+import io
+import random
 import time
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from warcio.warcwriter import WARCWriter
 
 from hwlib import extract, quality
+from hwlib import preprocess as pp
+from hwlib.sample_data import article_html, http_response
+from hwlib.sample_pages import ARTICLES
 
 SEED = 8  # picks the kill points, the garbage bytes and the truncation points
 SLOW_S = 2.0  # generous bound on one call of a text stage, even for 400k-character inputs
@@ -162,3 +170,108 @@ def test_generated_pii_in_random_text_is_always_masked(record):
 
     run()
     record("generated PII strings masked", n)
+
+
+# ----------------------------------------------------------------------------- hostile WARCs
+GOOD = sorted(ARTICLES)  # distinct real articles: each passes every stage and must be kept
+MAX_PAGE = 64 * 1024  # a small --max_page_bytes, so a "giant" page is cheap to build
+
+
+def _member(url: str, http: bytes) -> bytes:
+    """One WARC response record as its own gzip member (Common Crawl's layout)."""
+    buf = io.BytesIO()
+    w = WARCWriter(buf, gzip=True)
+    fixed = {"WARC-Date": "2024-05-01T12:00:00Z",  # fixed bytes: the same file on every run
+             "WARC-Record-ID": f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, url)}>"}
+    w.write_record(w.create_warc_record(url, "response", payload=io.BytesIO(http),
+                                        length=len(http), warc_headers_dict=fixed))
+    return buf.getvalue()
+
+
+def _page(name: str) -> bytes:
+    return http_response(article_html(name).encode("utf-8"), "text/html; charset=utf-8")
+
+
+def _hostile(kind: str, rng: random.Random) -> bytes:
+    """A damaged or unwanted member; each is one counted skip (see EXPECTED_SKIP)."""
+    if kind == "garbage_gzip":  # a gzip member whose content is not a WARC record
+        return gzip.compress(rng.randbytes(rng.randrange(1, 3000)), mtime=0)
+    if kind == "truncated":  # a real record whose gzip member stops part-way
+        whole = _member("http://cut/", _page(rng.choice(GOOD)))
+        return whole[: rng.randrange(20, len(whole) - 10)]
+    if kind == "giant":
+        return _member("http://giant/", http_response(b"<p>Big page, big words.</p>" * 5000,
+                                                        "text/html"))
+    if kind == "http_500":
+        return _member("http://err/", http_response(b"oops", "text/html", status="500 Oops"))
+    if kind == "png":
+        return _member("http://img/", http_response(rng.randbytes(500), "image/png"))
+    if kind == "binary_html":
+        return _member("http://bin/", http_response(rng.randbytes(4000), "text/html"))
+    raise ValueError(kind)
+
+
+EXPECTED_SKIP = {"garbage_gzip": "broken", "truncated": "broken", "giant": "too_large",
+                 "http_500": "http_status", "png": "non_html", "binary_html": "undecodable"}
+
+
+def _run_warc(path, data: bytes) -> tuple[dict, list[str]]:
+    path.write_bytes(data)
+    out = path.with_suffix(".txt")
+    stats = pp.run_pipeline(fname=str(path), output=str(out), dfname=None, progress=False,
+                            max_page_bytes=MAX_PAGE)
+    return stats, out.read_text(encoding="utf-8").splitlines()
+
+
+def _first_sentence(name: str) -> str:
+    return ARTICLES[name][1][0].split(". ")[0]
+
+
+def test_hostile_warc_members_are_counted_and_every_good_record_kept(tmp_path, record):
+    """Garbage gzip members, truncated members (mid-file and last), giant pages, errors."""
+    good = {n: _member(f"http://good/{n}", _page(n)) for n in GOOD}
+    skipped = kept = 0
+
+    @FUZZ
+    @given(st.lists(st.tuples(st.sampled_from(sorted(EXPECTED_SKIP)), st.integers(1, len(GOOD)),
+                              st.integers(0, 2**32)), max_size=8))
+    def run(inserts):
+        nonlocal skipped, kept
+        parts = [good[n] for n in GOOD]  # the first record is readable, as in any real file
+        for kind, at, seed in sorted(inserts, key=lambda x: -x[1]):
+            parts.insert(at, _hostile(kind, random.Random(seed)))
+        stats, docs = _run_warc(tmp_path / "hostile.warc.gz", b"".join(parts))
+        assert len(docs) == stats["deduplicated"] == len(GOOD)  # nothing good is lost
+        for name in GOOD:
+            assert any(_first_sentence(name) in d for d in docs), name
+        for skip in set(EXPECTED_SKIP.values()):
+            want = sum(EXPECTED_SKIP[k] == skip for k, _, _ in inserts)
+            # Random bytes can parse as a bogus record before failing: a damaged member counts
+            # once or more, never zero times.
+            assert stats[skip] == want if skip != "broken" else stats[skip] >= want, skip
+        assert stats["records_read"] == stats["html"] + sum(stats[k] for k in pp.SKIP_KINDS)
+        skipped += stats["records_read"] - stats["html"]
+        kept += len(docs)
+
+    run()
+    record("WARC records skipped (counted)", skipped)
+    record("WARC good records kept", kept)
+
+
+def test_uncompressed_warc_with_garbage_between_records(tmp_path, record):
+    rng = random.Random(SEED)
+    records = []
+    for name in GOOD[:4]:
+        buf = io.BytesIO()
+        w = WARCWriter(buf, gzip=False)
+        http = _page(name)
+        w.write_record(w.create_warc_record(f"http://plain/{name}", "response",
+                                            payload=io.BytesIO(http), length=len(http)))
+        records.append(buf.getvalue())
+    garbage = [b"\r\n".join(rng.randbytes(rng.randrange(5, 200)) for _ in range(3)) + b"\r\n\r\n",
+               b"WARC/1.0\r\nWARC-Type: response\r\nContent-Length: 99999999\r\n\r\nshort"]
+    data = records[0] + garbage[0] + records[1] + records[2] + garbage[1] + records[3]
+    stats, docs = _run_warc(tmp_path / "plain.warc", data)
+    assert len(docs) == 4 and stats["broken"] == 2, {k: v for k, v in stats.items() if v}
+    record("WARC records skipped (counted)", 2)
+    record("WARC good records kept", 4)
