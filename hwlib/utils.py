@@ -91,8 +91,11 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = False)
     A kill or a full disk mid-write leaves the previous file at `path` untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _cannot_write(path, e) from e
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -100,10 +103,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = False)
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _cannot_write(path, e) from e
         raise
+
+
+def _cannot_write(path: Path, e: OSError) -> OSError:
+    """The same kind of OSError, naming the file that was being written (ENOSPC names none)."""
+    msg = f"cannot write {path}: {e.strerror or e}; any earlier version of it is unchanged"
+    return type(e)(e.errno, msg) if e.errno is not None else type(e)(msg)
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:

@@ -8,21 +8,39 @@ asserted explicitly instead of through hypothesis deadlines.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import gzip
 import io
+import json
+import os
+import pickle
 import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warcio.warcwriter import WARCWriter
 
 from hwlib import extract, quality
 from hwlib import preprocess as pp
+from hwlib import train as T
+from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
 from hwlib.sample_data import article_html, http_response
 from hwlib.sample_pages import ARTICLES
+from hwlib.stories import generate_stories
+from hwlib.tokenizer import Tokenizer, tokenize_directory, train_tokenizer
+from hwlib.train import TrainConfig, main, train
+from hwlib.utils import REPO_ROOT, CheckpointError, safe_torch_load
 
 SEED = 8  # picks the kill points, the garbage bytes and the truncation points
 SLOW_S = 2.0  # generous bound on one call of a text stage, even for 400k-character inputs
@@ -275,3 +293,222 @@ def test_uncompressed_warc_with_garbage_between_records(tmp_path, record):
     assert len(docs) == 4 and stats["broken"] == 2, {k: v for k, v in stats.items() if v}
     record("WARC records skipped (counted)", 2)
     record("WARC good records kept", 4)
+
+
+# ------------------------------------------------------------------ training runs and checkpoints
+STEPS, SAVE_EVERY = 30, 5  # a tiny run with six rolling resume checkpoints
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread, like the OMP_NUM_THREADS=1 subprocesses: bit-identical numbers."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _story_dir(root: Path, seed: int) -> Path:
+    root.mkdir(parents=True)
+    (root / "stories.train").write_text("\n".join(generate_stories(300, seed=seed)) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    """Story text, a 512-piece tokenizer trained on it, and the token cache built once."""
+    root = tmp_path_factory.mktemp("data")
+    stories = _story_dir(root / "stories", SEED)
+    tok = train_tokenizer([stories / "stories.train"], vocab_size=512, model_prefix=root / "tok")
+    tokenize_directory(stories, tokenizer=Tokenizer(tok), workers=1, progress=False)
+    return stories, Path(tok)
+
+
+def run_config(out: Path, data: tuple[Path, Path], **kw) -> TrainConfig:
+    """Warmup + cosine and dropout: resuming must restore the schedule and the RNG as well."""
+    stories, tok = data
+    base = dict(option="pretrain", data_path=str(stories), tokenizer=str(tok), model_config="tiny",
+                block_size=32, batch_size=8, micro_batch_size=4, epochs=1, lr=3e-3,
+                warmup_steps=4, schedule="cosine", dropout=0.1, max_steps=STEPS,
+                save_every=SAVE_EVERY, log_interval=1, out_dir=str(out), seed=SEED,
+                num_workers=1, progress=False)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def straight(data, one_thread, tmp_path_factory) -> dict:
+    """The uninterrupted run every interrupted one must reproduce exactly."""
+    summary = train(run_config(tmp_path_factory.mktemp("straight"), data))
+    return {"losses": [m["loss"] for m in summary["history"]],
+            "weights": load_checkpoint(summary["checkpoint"]).state_dict()}
+
+
+def assert_same_run(cfg: TrainConfig, straight: dict) -> None:
+    """metrics.jsonl holds each step once with the uninterrupted losses; same final weights."""
+    paths = T.run_paths(cfg)
+    lines = [json.loads(s) for s in paths["metrics"].read_text().splitlines()]
+    assert [m["step"] for m in lines] == list(range(1, STEPS + 1))
+    assert [m["loss"] for m in lines] == straight["losses"]  # exact, not approximately
+    final = load_checkpoint(paths["checkpoint"]).state_dict()
+    assert all(torch.equal(final[k], straight["weights"][k]) for k in final)
+
+
+def resume_step(cfg: TrainConfig) -> int:
+    """The step of the last resume checkpoint (0 if none), after loading it as a model."""
+    path = T.run_paths(cfg)["resume_checkpoint"]
+    if not path.exists():
+        return 0
+    ck = safe_torch_load(path)
+    Llama(LlamaConfig.from_dict(ck["model_args"])).load_state_dict(ck["model"])
+    assert ck["step"] % SAVE_EVERY == 0
+    return ck["step"]
+
+
+def one_line(e) -> str:
+    msg = str(e.value if hasattr(e, "value") else e)
+    assert msg and "\n" not in msg, msg
+    return msg
+
+
+# Runs `python -m hwlib.train` with torch.save patched so that the N-th save writes half its bytes
+# into the temp file, says so on stdout and waits: the test kills it in the middle of that write.
+# The product has no hook for this; the wrapper replaces torch.save before hwlib.train imports.
+_PAUSE_IN_SAVE = """
+import io, os, runpy, sys, time, torch
+left, real_save = int(os.environ["PAUSE_AT_SAVE"]), torch.save
+def save(obj, f, *args, **kw):
+    global left
+    left -= 1
+    if left == 0:
+        buf = io.BytesIO()
+        real_save(obj, buf, *args, **kw)
+        f.write(buf.getvalue()[: buf.tell() // 2])
+        f.flush()
+        print("PAUSED IN SAVE", flush=True)
+        time.sleep(600)
+    return real_save(obj, f, *args, **kw)
+torch.save = save
+runpy.run_module("hwlib.train", run_name="__main__", alter_sys=True)
+"""
+
+
+def cli_flags(cfg: TrainConfig) -> list[str]:
+    flags = [f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}"
+             for k, v in dataclasses.asdict(cfg).items() if v is not None]
+    assert T.parse_config(flags) == cfg
+    return flags
+
+
+def kill_trainer(cfg: TrainConfig, step: int | None = None, save: int | None = None) -> str:
+    """Start the trainer with --auto_resume and SIGKILL it after the metric line of `step`, or
+    in the middle of its `save`-th checkpoint write; returns the line it was killed at."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "hwlib.train", *cli_flags(cfg), "--auto_resume"]
+    if save is not None:
+        env["PAUSE_AT_SAVE"] = str(save)
+        cmd[1:3] = ["-c", _PAUSE_IN_SAVE]
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    watchdog = threading.Timer(240, proc.kill)  # a hung trainer fails the test, never hangs it
+    watchdog.start()
+    try:
+        want = "PAUSED IN SAVE" if save is not None else f"step {step}:"
+        line = next((x for x in proc.stdout if x.startswith(want)), "")
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait() == -signal.SIGKILL and line, f"the trainer ended before {want!r}"
+        return line
+    finally:
+        watchdog.cancel()
+        proc.stdout.close()
+
+
+def test_sigkill_at_seeded_points_then_auto_resume_equals_the_uninterrupted_run(
+    data, straight, tmp_path, record
+):
+    """Kills after metric lines and during a checkpoint write; the last checkpoint always loads."""
+    rng = random.Random(SEED)
+    cfg = run_config(tmp_path, data)
+    run_dir = T.run_paths(cfg)["run_dir"]
+    survived = 0
+    for kind in ("metric", "save", "metric", "save"):
+        before = resume_step(cfg)
+        if kind == "metric":  # some step past the next save, so work is lost and redone
+            kill_trainer(cfg, step=rng.randint(before + SAVE_EVERY + 1, before + 2 * SAVE_EVERY))
+            assert resume_step(cfg) >= before
+        else:  # during the 1st or 2nd save of this process
+            n = rng.randint(1, 2)
+            kill_trainer(cfg, save=n)
+            partial = [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+            assert partial, "the kill did not land inside an atomic write"
+            with pytest.raises(CheckpointError):
+                safe_torch_load(max(partial, key=os.path.getmtime))  # the half-written file...
+            assert resume_step(cfg) == before + (n - 1) * SAVE_EVERY  # ...never replaced this
+        survived += 1
+    last = resume_step(cfg)
+    done = subprocess.run([sys.executable, "-m", "hwlib.train", *cli_flags(cfg), "--auto_resume"],
+                          cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"at step {last}" in done.stdout
+    assert_same_run(cfg, straight)
+    record("kill points survived (SIGKILL, then --auto_resume)", survived)
+
+
+def _fail_on_save(monkeypatch, n: int, error: OSError) -> None:
+    """Make the n-th torch.save write part of its bytes, then raise `error` (a full disk)."""
+    real, calls = torch.save, []
+
+    def save(obj, f, *args, **kw):
+        calls.append(1)
+        if len(calls) == n:
+            f.write(b"PK\x03\x04 half a checkpoint")
+            raise error
+        return real(obj, f, *args, **kw)
+
+    monkeypatch.setattr(torch, "save", save)
+
+
+def test_disk_full_while_saving_is_one_clear_line_and_keeps_the_last_checkpoint(
+    data, straight, tmp_path, monkeypatch, record
+):
+    cfg = run_config(tmp_path, data)
+    paths = T.run_paths(cfg)
+    _fail_on_save(monkeypatch, 2, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+    with pytest.raises(SystemExit) as e:
+        main(cli_flags(cfg))
+    msg = one_line(e)
+    assert msg.startswith("error: ") and "No space left on device" in msg
+    assert str(paths["resume_checkpoint"]) in msg  # which file could not be written
+    assert resume_step(cfg) == SAVE_EVERY  # the save before the failed one, intact
+    assert not [p for p in paths["run_dir"].iterdir() if p.name.endswith(".tmp")]
+    monkeypatch.undo()  # space freed: --auto_resume finishes the very same run
+    train(dataclasses.replace(cfg, auto_resume=True))
+    assert_same_run(cfg, straight)
+    record("disk-full saves survived", 1)
+
+
+def test_unwritable_output_directory_is_one_clear_line(data, tmp_path, monkeypatch, record):
+    # CI runs as root, where chmod does not stop writes: a path under a regular file does.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the run folder should go\n")
+    cfg = run_config(blocker / "runs", data)
+    with pytest.raises(SystemExit) as e:
+        main(cli_flags(cfg))
+    assert str(blocker) in one_line(e)
+    # The folder turns read-only mid-run (monkeypatched, as root ignores permissions).
+    cfg = run_config(tmp_path / "runs", data, max_steps=2 * SAVE_EVERY)
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, **kw):
+        if resume_step(cfg):
+            tmp = os.path.join(kw["dir"], kw["prefix"] + "k2j4" + kw["suffix"])
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), tmp)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    with pytest.raises(SystemExit) as e:
+        main(cli_flags(cfg))
+    msg = one_line(e)
+    assert "Permission denied" in msg and f"cannot write {T.run_paths(cfg)['run_dir']}/" in msg
+    assert resume_step(cfg) == SAVE_EVERY
+    record("unwritable-folder saves refused cleanly", 2)
