@@ -512,3 +512,193 @@ def test_unwritable_output_directory_is_one_clear_line(data, tmp_path, monkeypat
     assert "Permission denied" in msg and f"cannot write {T.run_paths(cfg)['run_dir']}/" in msg
     assert resume_step(cfg) == SAVE_EVERY
     record("unwritable-folder saves refused cleanly", 2)
+
+
+class _Payload:
+    """Unpickling this runs os.mkdir(marker): a stand-in for any code a .pt file can carry."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def _tiny_checkpoint(**extra) -> dict:
+    model = Llama(LlamaConfig.preset("tiny"))
+    return {"model": model.state_dict(), "model_args": model.config.to_dict(), **extra}
+
+
+def test_checkpoints_carrying_code_are_refused_and_the_code_never_runs(data, tmp_path, record):
+    marker = tmp_path / "payload-ran"
+    pickle.loads(pickle.dumps(_Payload(tmp_path / "proof")))  # the payload is live: it runs...
+    assert (tmp_path / "proof").is_dir()
+    ck = _tiny_checkpoint(extra=_Payload(marker))
+    writers = {"zip.pt": lambda p: torch.save(ck, p),
+               "legacy.pt": lambda p: torch.save(ck, p, _use_new_zipfile_serialization=False),
+               "plain-pickle.pt": lambda p: p.write_bytes(pickle.dumps(ck, protocol=2))}
+    cfg = run_config(tmp_path / "runs", data)
+    refused = 0
+    for name, write in writers.items():
+        path = tmp_path / name
+        write(path)
+        for load in (safe_torch_load, load_checkpoint):
+            with pytest.raises(CheckpointError) as e:
+                load(path)
+            assert str(path) in one_line(e) and "refused" in str(e.value)
+        # ...the course's command line: a starting point, a model to sample, a resume file
+        resume = T.run_paths(cfg)["resume_checkpoint"]
+        resume.parent.mkdir(parents=True, exist_ok=True)
+        resume.write_bytes(path.read_bytes())
+        for argv in (cli_flags(dataclasses.replace(cfg, pretrained_model_path=str(path))),
+                     ["--option", "generate", "--pretrained-model-path", str(path)],
+                     [*cli_flags(cfg), "--auto_resume"]):
+            with pytest.raises(SystemExit) as e:
+                main(argv)
+            assert "refused" in one_line(e)
+        refused += 5
+    assert not marker.exists()  # ...but never from a checkpoint
+    record("code-carrying checkpoints refused (the code ran: never)", refused)
+
+
+def test_truncated_checkpoints_are_one_line_errors(tmp_path, record):
+    path = tmp_path / "good.pt"
+    save_checkpoint(path, Llama(LlamaConfig.preset("tiny")), step=3)
+    raw = path.read_bytes()
+    rng = random.Random(SEED)
+    cuts = sorted({0, 1, 64, len(raw) // 2, len(raw) - 1, *rng.sample(range(len(raw)), 5)})
+    for n in cuts:
+        cut = tmp_path / f"cut-{n}.pt"
+        cut.write_bytes(raw[:n])
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(cut)
+        assert cut.name in one_line(e)
+    assert load_checkpoint(path)  # the file they were cut from is fine
+    record("truncated checkpoints refused", len(cuts))
+
+
+GPT2_STATE = {"wte.weight": torch.zeros(10, 4), "h.0.attn.c_attn.weight": torch.zeros(4, 12)}
+
+
+def test_foreign_checkpoints_are_one_line_errors(tmp_path, record):
+    args = LlamaConfig.preset("tiny").to_dict()
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    foreign = {"bare-state-dict.pt": GPT2_STATE,
+               "foreign-weights.pt": {"model": GPT2_STATE, "model_args": args},
+               "optimizer.pt": torch.optim.AdamW(params).state_dict(),
+               "tensor.pt": torch.zeros(3),
+               "bad-args.pt": {**_tiny_checkpoint(), "model_args": {**args, "n_heads": "4"}}}
+    for name, obj in foreign.items():
+        torch.save(obj, tmp_path / name)
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(tmp_path / name)
+        assert name in one_line(e)
+    record("foreign checkpoints refused", len(foreign))
+
+
+# model.load_checkpoint lets these through as other exceptions (some with tracebacks' worth of
+# text); the fix belongs to hwlib/model.py (see the reason).
+_MODEL_FIX = ("hwlib.model.load_checkpoint: check that 'model' and 'model_args' are dicts, sort "
+              "the keys as str, and turn ValueError/TypeError/ZeroDivisionError/RuntimeError from "
+              "LlamaConfig.from_dict and Llama(config) into CheckpointError")
+HOSTILE_ARGS = {
+    "n_heads_zero": lambda a, m: {"model": m, "model_args": {**a, "n_heads": 0}},
+    "negative_dim": lambda a, m: {"model": m, "model_args": {**a, "dim": -8}},
+    "fractional_layers": lambda a, m: {"model": m, "model_args": {**a, "n_layers": 2.5}},
+    "layers_as_text": lambda a, m: {"model": m, "model_args": {**a, "n_layers": "two"}},
+    "model_args_none": lambda a, m: {"model": m, "model_args": None},
+    "model_is_a_list": lambda a, m: {"model": [1, 2], "model_args": a},
+    "int_and_str_keys": lambda a, m: {0: m, "model_args": a},
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(k, marks=pytest.mark.xfail(
+    strict=True, raises=(ZeroDivisionError, RuntimeError, TypeError, AttributeError),
+    reason=_MODEL_FIX)) for k in HOSTILE_ARGS])
+def test_hostile_model_args_are_one_line_errors(case, tmp_path):
+    ck = _tiny_checkpoint()
+    path = tmp_path / f"{case}.pt"
+    torch.save(HOSTILE_ARGS[case](ck["model_args"], ck["model"]), path)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    assert path.name in one_line(e)
+
+
+def test_resume_with_a_tokenizer_of_another_vocabulary_is_refused(data, tmp_path, record):
+    cfg = run_config(tmp_path / "runs", data, max_steps=SAVE_EVERY)
+    train(cfg)
+    other = train_tokenizer([data[0] / "stories.train"], vocab_size=600,
+                            model_prefix=tmp_path / "tok600")
+    cfg = dataclasses.replace(cfg, tokenizer=str(other), tokenized_dir=str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as e:
+        main([*cli_flags(cfg), "--auto_resume"])
+    assert "512 tokens" in one_line(e) and "600" in str(e.value)
+    record("vocabulary mismatches refused", 1)
+
+
+_SAME_SIZE_FIX = ("hwlib.train._load_resume: refuse a resume file whose tokenizer_fingerprint is "
+                  "not the tokenizer's (same size, other pieces: every id means other text)")
+
+
+@pytest.mark.xfail(strict=True, reason=_SAME_SIZE_FIX)
+def test_resume_with_a_same_size_but_different_tokenizer_is_refused(data, tmp_path):
+    cfg = run_config(tmp_path / "runs", data, max_steps=SAVE_EVERY)
+    train(cfg)
+    text = _story_dir(tmp_path / "other", SEED + 1)
+    other = train_tokenizer([text / "stories.train"], vocab_size=512, model_prefix=tmp_path / "o")
+    assert Tokenizer(other).fingerprint != Tokenizer(data[1]).fingerprint
+    cfg = dataclasses.replace(cfg, tokenizer=str(other), tokenized_dir=str(tmp_path / "cache"))
+    with pytest.raises(SystemExit) as e:
+        main([*cli_flags(cfg), "--auto_resume"])
+    assert "tokenizer" in one_line(e)
+
+
+_FOREIGN_RESUME_FIX = ("hwlib.train._build_model: load the resume file's weights through "
+                       "hwlib.model's checked loader (or catch load_state_dict's RuntimeError) and "
+                       "raise a one-line CheckpointError naming the file")
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=_FOREIGN_RESUME_FIX)
+def test_resume_file_with_foreign_weights_is_a_one_line_error(data, tmp_path):
+    cfg = run_config(tmp_path, data, max_steps=SAVE_EVERY)
+    train(cfg)
+    resume = T.run_paths(cfg)["resume_checkpoint"]
+    torch.save({**safe_torch_load(resume), "model": GPT2_STATE}, resume)
+    with pytest.raises(SystemExit) as e:
+        main([*cli_flags(cfg), "--auto_resume"])
+    assert resume.name in one_line(e)
+
+
+_GENERATE_FIX = ("hwlib.sample.generate: look up the recorded tokenizer only in a dict "
+                 "checkpoint; a tensor or list file gets AttributeError from .get today")
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason=_GENERATE_FIX)
+def test_generate_from_a_non_dict_checkpoint_is_a_one_line_error(tmp_path):
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(SystemExit) as e:
+        main(["--option", "generate", "--pretrained-model-path", str(tmp_path / "tensor.pt")])
+    one_line(e)
+
+
+def test_inf_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(
+    data, tmp_path, monkeypatch, record
+):
+    """Complements test_train's NaN test (lr 1e30, step 2): a later step, inf, the CLI's line."""
+    cfg = run_config(tmp_path, data, max_steps=2 * SAVE_EVERY + 2)
+    bad_step, forward, calls = 2 * SAVE_EVERY - 2, Llama.forward, []
+
+    def poisoned(self, tokens, targets=None):
+        logits, loss = forward(self, tokens, targets)
+        calls.append(1)
+        if len(calls) > (bad_step - 1) * 2:  # two micro-batches per update
+            loss = loss * float("inf")
+        return logits, loss
+
+    monkeypatch.setattr(Llama, "forward", poisoned)
+    with pytest.raises(SystemExit) as e:
+        main(cli_flags(cfg))
+    assert f"loss is inf at step {bad_step};" in one_line(e)
+    assert resume_step(cfg) == SAVE_EVERY  # the last save before the bad step, still loadable
+    assert not T.run_paths(cfg)["checkpoint"].exists()  # no final file with broken weights
+    record("non-finite losses stopped at the named step", 1)
