@@ -217,12 +217,14 @@ def _train(recipe: dict) -> dict:
     if cfg.micro_batch_size is None and cfg.use_gpu and torch.cuda.is_available():
         mc = LlamaConfig.preset(cfg.model_config, vocab_size=recipe["tokenizer_vocab_size"],
                                 max_seq_len=cfg.block_size)
-        model = Llama(mc).cuda()
-        mb = probe_micro_batch(model, cfg.block_size, cfg.batch_size, cfg.dtype)
+        # Under torchrun each process probes its own GPU for its share of the global batch.
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        model = Llama(mc).to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0"))))
+        mb = probe_micro_batch(model, cfg.block_size, cfg.batch_size // world, cfg.dtype)
         del model
         torch.cuda.empty_cache()
         print(f"micro-batch probe: {mb} sequences of {cfg.block_size} tokens fit; "
-              f"{cfg.batch_size // mb} accumulation steps per update")
+              f"{cfg.batch_size // (mb * world)} accumulation steps per update")
         cfg = dataclasses.replace(cfg, micro_batch_size=mb)
     return train(cfg)
 
