@@ -96,7 +96,7 @@ def test_text_stages_never_raise_on_random_and_adversarial_input(langid_loaded, 
         n += 1
         for name, fn in TEXT_STAGES.items():
             assert timed(fn, text) < SLOW_S, name
-        assert timed(extract.html_to_text, text.encode("utf-8", "surrogatepass")) < SLOW_S
+        assert timed(extract.html_to_text, text.encode("utf-8")) < SLOW_S
 
     run()
     record("text inputs fuzzed (x5 stages)", n)
@@ -142,7 +142,7 @@ def test_long_adversarial_strings_take_bounded_time(unit, langid_loaded, record)
     assert slowest < SLOW_S, f"{unit!r} x 50k took {slowest:.1f} s"
     emails = "x@" + "a-" * 25_000 + "b.com"  # a 50k-character domain label: bounded, not masked
     assert timed(quality.replace_pii, emails) < SLOW_S
-    record("adversarial 50k-repeat strings", 1)
+    record("adversarial 50k-repeat strings (x5 stages)", 1)
 
 
 def _digits(n: int):
