@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from evalkit import one_thread, tiny_gpt2  # noqa: F401 (an autouse fixture)
+from evalkit import one_thread  # noqa: F401 (an autouse fixture)
 
 from hwlib import evaluate as E
 from hwlib.evaluate import (EvalConfig, HFLM, HwlibLM, bits_per_byte, distinct_n,
                             prompt_copy_rate, repeated_ngram_rate, sequence_nll)
 from hwlib.model import Llama, LlamaConfig, save_checkpoint
+from hwlib.standins import tiny_gpt2
 from hwlib.stories import generate_stories
 from hwlib.tokenizer import Tokenizer, train_tokenizer
 

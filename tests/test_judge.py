@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from evalkit import JudgeServer, good_answer, verdict_for
 
 from hwlib.judge import (AGE_GROUPS, Judge, JudgeConfig, JudgeError, RateLimiter,
                          cut_mid_sentence, judge_prompt, parse_verdict, summarize)
+from hwlib.standins import StandInJudge, default_answer, made_up_verdict
 
 STORY = ("Tom had a red ball. He liked to throw it high in the sky. One day the ball went over "
          "the fence and Tom was sad. His friend Sue came to help him.")
@@ -79,12 +79,12 @@ def test_rate_limiter_spaces_calls():
 
 def test_malformed_answer_is_retried_then_cached_so_a_rerun_costs_nothing(tmp_path):
     def answer(prompt, seen):  # the first answer to each prompt has no verdict
-        return (200, "I think it is good.") if seen == 0 else good_answer(prompt, seen)
+        return (200, "I think it is good.") if seen == 0 else default_answer(prompt, seen)
 
-    with JudgeServer(answer) as server:
-        judge = Judge(config(server.url, tmp_path))
+    with StandInJudge(answer) as server:
+        judge = Judge(config(server.base_url, tmp_path))
         v = judge.grade("Tom had a red", "ball and he played with it.")
-        expected = verdict_for(judge_prompt("Tom had a red", "ball and he played with it."))
+        expected = made_up_verdict(judge_prompt("Tom had a red", "ball and he played with it."))
         assert v == {**expected, "cached": False}
         assert judge.requests == 2 == len(server.requests)
         req = server.requests[0]
@@ -92,18 +92,18 @@ def test_malformed_answer_is_retried_then_cached_so_a_rerun_costs_nothing(tmp_pa
         assert req["body"]["model"] == "judge-1" and "Tom had a red ***" in (
             req["body"]["messages"][0]["content"])
         assert judge.grade("Tom had a red", "ball and he played with it.")["cached"]
-        again = Judge(config(server.url, tmp_path))  # a rerun reads the cache file
+        again = Judge(config(server.base_url, tmp_path))  # a rerun reads the cache file
         assert again.grade("Tom had a red", "ball and he played with it.") == {**expected,
                                                                                 "cached": True}
         assert again.requests == 0 and len(server.requests) == 2
-        other = Judge(config(server.url, tmp_path, model="judge-2"))  # the key holds the model
+        other = Judge(config(server.base_url, tmp_path, model="judge-2"))  # the key has the model
         other.grade("Tom had a red", "ball and he played with it.")
         assert other.requests == 1  # asked again (the server now answers well at once)
 
 
 def test_unparseable_answers_are_recorded_never_scored(tmp_path):
-    with JudgeServer(lambda p, seen: (200, "Grammar: 8/10. Lovely!")) as server:
-        judge = Judge(config(server.url, tmp_path, parse_retries=2))
+    with StandInJudge(lambda p, seen: (200, "Grammar: 8/10. Lovely!")) as server:
+        judge = Judge(config(server.base_url, tmp_path, parse_retries=2))
         v = judge.grade("Tom had a red", "ball.")
         assert v["unparseable"] and "Lovely" in v["answer"]
         assert judge.requests == 3  # the first try and two retries
@@ -117,22 +117,22 @@ def test_unparseable_answers_are_recorded_never_scored(tmp_path):
 
 def test_server_errors_are_retried_with_backoff(tmp_path):
     def answer(prompt, seen):
-        return [(500, ""), (429, "")][seen] if seen < 2 else good_answer(prompt, seen)
+        return [(500, ""), (429, "")][seen] if seen < 2 else default_answer(prompt, seen)
 
-    with JudgeServer(answer) as server:
+    with StandInJudge(answer) as server:
         sleeps = Sleeps()
-        judge = Judge(config(server.url, tmp_path, backoff_s=0.5), sleep=sleeps)
+        judge = Judge(config(server.base_url, tmp_path, backoff_s=0.5), sleep=sleeps)
         assert not judge.grade("Tom had a red", "ball.").get("unparseable")
         assert judge.requests == 3 and sleeps == [0.5, 1.0]
 
 
 def test_client_errors_fail_at_once_and_a_dead_server_gives_up(tmp_path):
-    with JudgeServer(lambda p, seen: (401, "")) as server:
-        judge = Judge(config(server.url, tmp_path))
+    with StandInJudge(lambda p, seen: (401, "")) as server:
+        judge = Judge(config(server.base_url, tmp_path))
         with pytest.raises(JudgeError, match="HTTP 401.*judge-1"):
             judge.grade("Tom had a red", "ball.")
         assert judge.requests == 1
-        url = server.url
+        url = server.base_url
     sleeps = Sleeps()  # the server is gone now: connection refused every time
     judge = Judge(config(url, tmp_path, max_retries=3, backoff_s=0.25), sleep=sleeps)
     with pytest.raises(JudgeError, match="gave up after 4 tries"):
@@ -152,10 +152,10 @@ def test_config_from_environment(monkeypatch):
 
 
 def test_a_broken_cache_line_is_skipped(tmp_path):
-    with JudgeServer() as server:
-        judge = Judge(config(server.url, tmp_path))
+    with StandInJudge() as server:
+        judge = Judge(config(server.base_url, tmp_path))
         judge.grade("Tom had a red", "ball.")
         with open(tmp_path / "cache.jsonl", "a") as f:
             f.write('{"key": "abc", "verd')  # a kill in the middle of an append
-        again = Judge(config(server.url, tmp_path))
+        again = Judge(config(server.base_url, tmp_path))
         assert again.grade("Tom had a red", "ball.")["cached"] and again.requests == 0

@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
-from evalkit import JudgeServer, one_thread, tiny_gpt2, verdict_for  # noqa: F401
+from evalkit import one_thread  # noqa: F401 (an autouse fixture)
 
 from hwlib import evaluate as E
 from hwlib import report as R
 from hwlib.evaluate import EvalConfig, evaluate
 from hwlib.judge import JudgeConfig, judge_prompt
+from hwlib.standins import StandInJudge, made_up_verdict, tiny_gpt2
 from hwlib.stories import generate_stories, write_story_splits
 from hwlib.tokenizer import train_tokenizer
 from hwlib.train import TrainConfig, train
@@ -36,9 +37,9 @@ def _train_tiny(tmp_path: Path) -> dict:
 def test_the_whole_track_at_toy_scale_produces_the_report(tmp_path):
     run = _train_tiny(tmp_path)
     run_dir = Path(run["summary"]["run_dir"])
-    gpt2 = tiny_gpt2(tmp_path / "gpt2-standin", generate_stories(300, seed=5))
-    with JudgeServer() as server:
-        jc = JudgeConfig(base_url=server.url, model="loopback-judge", requests_per_s=0,
+    gpt2 = tiny_gpt2(tmp_path / "gpt2-standin", generate_stories(300, seed=5), vocab_size=400)
+    with StandInJudge() as server:
+        jc = JudgeConfig(base_url=server.base_url, model="loopback-judge", requests_per_s=0,
                          cache_path=str(run_dir / "eval" / "judge_cache.jsonl"))
         cfg = EvalConfig(checkpoint=run["summary"]["best_checkpoint"], baseline=str(gpt2),
                          val_file=str(run["stories"] / "stories.test"),
@@ -57,7 +58,7 @@ def test_the_whole_track_at_toy_scale_produces_the_report(tmp_path):
     bpb = ev["bits_per_byte"]
     assert bpb[ours]["bits_per_byte"] < 0.8 * bpb[theirs]["bits_per_byte"]
     for item in ev["judge"]["items"]:  # each verdict is the judge's answer for that completion
-        v = verdict_for(judge_prompt(item["beginning"], item[ours]["completion"]))
+        v = made_up_verdict(judge_prompt(item["beginning"], item[ours]["completion"]))
         assert {k: item[ours][k] for k in v} == v
 
     out = R.build_report(run_dir)
