@@ -22,10 +22,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from hwlib.judge import SEPARATOR
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+, hwlib supports 3.10
+    from typing import Self
 
 # answer_fn(prompt, seen) -> (HTTP status, reply text); `seen` counts the earlier requests
 # with the same prompt, so an answer can change on a retry.
@@ -110,7 +114,7 @@ class StandInJudge:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> StandInJudge:
+    def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError(f"StandInJudge at {self.base_url} is already running")
         self._server = _Server(self)
@@ -129,7 +133,7 @@ class StandInJudge:
         self._thread.join()
         self._server = self._thread = None
 
-    def __enter__(self) -> StandInJudge:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
