@@ -14,6 +14,7 @@ import argparse
 import base64
 import html
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -169,8 +170,14 @@ class Doc:
         return "\n".join(out) + "\n</body></html>\n"
 
 
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+
+
 def _md_cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", "<br>")
+    """One Markdown table cell: line breaks of any kind become <br>, other control chars go."""
+    text = _LINE_BREAKS.sub("<br>", str(text).replace("|", "\\|"))
+    return _CONTROL.sub("", text.replace("\t", " "))
 
 
 def _fmt(x) -> str:

@@ -142,3 +142,11 @@ def test_bad_input_is_one_line(tmp_path, bare_run, capsys):
     with pytest.raises(SystemExit) as e:
         R.main([str(bare_run)])
     assert "summary.json: not valid JSON" in str(e.value)
+
+
+def test_table_cells_keep_sampled_control_characters_inside_their_row():
+    from hwlib.report import _md_cell
+
+    row = "| " + " | ".join(map(_md_cell, ["a|b\r\nc\rd", "x\x00y\u2028z\tw"])) + " |"
+    assert "\r" not in row and "\n" not in row and "\x00" not in row and "\u2028" not in row
+    assert row == "| a\\|b<br>c<br>d | xy<br>z w |"
