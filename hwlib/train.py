@@ -315,7 +315,7 @@ def _set_rng_state(s: dict) -> None:
         torch.cuda.set_rng_state_all(s["cuda"])
 
 
-def _load_resume(path: Path, cfg: TrainConfig) -> dict:
+def _load_resume(path: Path, cfg: TrainConfig, tok: Tokenizer) -> dict:
     """The resume file, refused in one line if corrupt, foreign, or written with other flags."""
     ck = safe_torch_load(path)
     needed = {"model", "model_args", "optimizer", "scheduler", "scaler", "rng", "train_config",
@@ -327,6 +327,11 @@ def _load_resume(path: Path, cfg: TrainConfig) -> dict:
         if old.get(k) != new[k]:
             raise ValueError(f"{path}: written with --{k} {old.get(k)!r}, now {new[k]!r}; rerun "
                              "with the same flags, or pick another --run_name")
+    # Another tokenizer's ids mean other text, even with the same vocabulary size.
+    if ck.get("tokenizer_fingerprint", tok.fingerprint) != tok.fingerprint:
+        raise ValueError(f"{path}: written with the tokenizer {ck.get('tokenizer')}, now "
+                         f"{cfg.tokenizer or DEFAULT_TOKENIZER}; rerun with the same "
+                         "--tokenizer, or pick another --run_name")
     return ck
 
 
@@ -470,7 +475,7 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
                 "tokenizer_fingerprint": tok.fingerprint}
     paths, resume = run_paths(cfg), None
     if cfg.auto_resume and paths["resume_checkpoint"].exists():
-        resume = _load_resume(paths["resume_checkpoint"], cfg)
+        resume = _load_resume(paths["resume_checkpoint"], cfg, tok)
     train_ds, val_ds, test_ds = (_blocks(cfg, split, tok, d) for split in _SUFFIXES)
     per_epoch = len(train_ds) // cfg.batch_size  # a last partial batch is dropped
     if per_epoch == 0:
