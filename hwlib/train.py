@@ -227,9 +227,12 @@ def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama
     """From the resume file, else --pretrained-model-path if it exists (course), else a preset."""
     path = cfg.pretrained_model_path
     if resume is not None:
+        path = run_paths(cfg)["resume_checkpoint"]
         model = Llama(LlamaConfig.from_dict(resume["model_args"]))
-        model.load_state_dict(resume["model"])
-        path = "the resume checkpoint"
+        try:
+            model.load_state_dict(resume["model"])
+        except RuntimeError as e:  # foreign weights: one line, not a page of key names
+            raise CheckpointError(f"{path}: {' '.join(str(e).split())[:300]}") from None
     elif path and Path(path).exists():
         model = load_checkpoint(path).train()
         print(f"starting from the pretrained model {path}")
