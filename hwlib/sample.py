@@ -114,8 +114,9 @@ def generate(cfg: TrainConfig) -> list[Path]:
         path = path if path.exists() else require_file(DEFAULT_CHECKPOINT, "checkpoint")
     tok_path = cfg.tokenizer
     if tok_path is None:  # the tokenizer the checkpoint was trained with, if it is still there
-        recorded = safe_torch_load(require_file(path)).get("tokenizer")
-        tok_path = recorded if recorded and Path(recorded).exists() else None
+        ck = safe_torch_load(require_file(path))
+        recorded = ck.get("tokenizer") if isinstance(ck, dict) else None  # else refused below
+        tok_path = recorded if isinstance(recorded, str) and Path(recorded).exists() else None
     tok = load_tokenizer(tok_path)
     model = load_checkpoint(path, device=pick_device(cfg.use_gpu))
     check_vocab(model, tok, path)

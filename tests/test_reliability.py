@@ -661,16 +661,15 @@ def test_resume_file_with_foreign_weights_is_a_one_line_error(data, tmp_path, re
     record("foreign checkpoints refused", 1)
 
 
-_GENERATE_FIX = ("hwlib.sample.generate: look up the recorded tokenizer only in a dict "
-                 "checkpoint; a tensor or list file gets AttributeError from .get today")
-
-
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason=_GENERATE_FIX)
-def test_generate_from_a_non_dict_checkpoint_is_a_one_line_error(tmp_path):
+def test_generate_from_a_non_dict_checkpoint_is_a_one_line_error(data, tmp_path, record):
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
-    with pytest.raises(SystemExit) as e:
-        main(["--option", "generate", "--pretrained-model-path", str(tmp_path / "tensor.pt")])
-    one_line(e)
+    for tok in ([], ["--tokenizer", str(data[1])]):  # the recorded tokenizer, or the given one
+        with pytest.raises(SystemExit) as e:
+            main(["--option", "generate", "--pretrained-model-path", str(tmp_path / "tensor.pt"),
+                  *tok])
+        one_line(e)
+    assert "tensor.pt: not a model checkpoint" in str(e.value)
+    record("foreign checkpoints refused", 2)
 
 
 def test_inf_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(
