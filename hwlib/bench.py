@@ -301,6 +301,8 @@ def bench_train(argv: list[str]) -> None:
 
     p = argparse.ArgumentParser(prog="python -m hwlib.bench train")
     p.add_argument("--model_config", default="42M", help="LlamaConfig preset (random weights)")
+    p.add_argument("--vocab_size", type=int, default=None,
+                   help="override the preset's vocabulary (the TinyStories recipes use 4096)")
     p.add_argument("--block_size", type=int, default=256)
     p.add_argument("--micro_batch_size", type=int, default=8)
     p.add_argument("--batch_size", type=int, default=None, help="default: micro_batch_size")
@@ -315,7 +317,8 @@ def bench_train(argv: list[str]) -> None:
     cfg = T.TrainConfig(block_size=a.block_size, batch_size=a.batch_size or a.micro_batch_size,
                         micro_batch_size=a.micro_batch_size, dtype=dtype, grad_clip=1.0)
     torch.manual_seed(0)
-    mc = LlamaConfig.preset(a.model_config)
+    vocab = {"vocab_size": a.vocab_size} if a.vocab_size else {}
+    mc = LlamaConfig.preset(a.model_config, **vocab)
     model = Llama(dataclasses.replace(mc, max_seq_len=max(mc.max_seq_len, a.block_size)))
     model = model.to(device)
     net = torch.compile(model) if a.compile else model
