@@ -404,14 +404,15 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     """A Llama (eval mode) from a course, hwlib or llama2.c .pt checkpoint; weights_only."""
     ckpt = safe_torch_load(path, map_location=device)
     if not isinstance(ckpt, dict) or not {"model", "model_args"} <= set(ckpt):
-        found = _few(sorted(ckpt)) if isinstance(ckpt, dict) else type(ckpt).__name__
+        found = _few(sorted(map(str, ckpt))) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: not a model checkpoint (no 'model'/'model_args'): {found}")
-    try:
-        config = LlamaConfig.from_dict(ckpt["model_args"])
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: bad model_args: {e}") from None
-    with torch.device(device):
-        model = Llama(config)
+    try:  # hostile model_args (no dict, 0 heads, sizes that are text or negative) end here
+        with torch.device(device):
+            model = Llama(LlamaConfig.from_dict(dict(ckpt["model_args"])))
+    except (ValueError, TypeError, ArithmeticError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: cannot build a model from model_args: {e}") from None
+    if not isinstance(ckpt["model"], dict):
+        raise CheckpointError(f"{path}: 'model' is a {type(ckpt['model']).__name__}, not weights")
     return _load_weights(model, ckpt["model"], path).eval()
 
 
