@@ -1,4 +1,4 @@
-"""Shared pytest hooks: the reliability summary printed at the end of a run.
+"""Shared pytest fixtures and hooks: one torch thread; the reliability summary after a run.
 
 tests/test_reliability.py records its figures with `record_property("reliability: <what>", n)`;
 this sums them over the tests that passed, so the figures only count what was proven.
@@ -6,8 +6,22 @@ this sums them over the tests that passed, so the figures only count what was pr
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 PREFIX = "reliability: "
 NAN_TEST = "tests/test_train.py::test_nan_loss_stops_at_that_step_and_keeps_checkpoints"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One intra-op thread for every test: tiny models gain nothing from more, on a busy machine
+    the threads' barriers cost far more than the math, and subprocess trainers run with
+    OMP_NUM_THREADS=1, so in-process numbers match theirs bit for bit."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

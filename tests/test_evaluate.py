@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from evalkit import one_thread  # noqa: F401 (an autouse fixture)
 
 from hwlib import evaluate as E
 from hwlib.evaluate import (EvalConfig, HFLM, HwlibLM, bits_per_byte, distinct_n,

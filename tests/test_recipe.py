@@ -7,7 +7,6 @@ import math
 
 import pytest
 import torch
-from evalkit import one_thread  # noqa: F401 (an autouse fixture)
 
 from hwlib import recipe as RC
 from hwlib.model import Llama, LlamaConfig

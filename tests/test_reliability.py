@@ -299,14 +299,6 @@ def test_uncompressed_warc_with_garbage_between_records(tmp_path, record):
 STEPS, SAVE_EVERY = 30, 5  # a tiny run with six rolling resume checkpoints
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """One intra-op thread, like the OMP_NUM_THREADS=1 subprocesses: bit-identical numbers."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _story_dir(root: Path, seed: int) -> Path:
     root.mkdir(parents=True)

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from evalkit import one_thread  # noqa: F401 (an autouse fixture)
 
 from hwlib import evaluate as E
 from hwlib import report as R

@@ -13,15 +13,6 @@ from hwlib.tokenizer import Tokenizer, train_tokenizer
 PROMPT = "Once upon a time,"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine the threads' barriers
-    cost far more than the math."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def tok(tmp_path_factory) -> Tokenizer:

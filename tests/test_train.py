@@ -27,15 +27,6 @@ from hwlib.utils import REPO_ROOT, CheckpointError
 VOCAB = 512  # the tiny preset's vocabulary
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine the threads' barriers
-    cost far more than the math."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def stories(tmp_path_factory) -> Path:
