@@ -296,6 +296,7 @@ def bench_train(argv: list[str]) -> None:
     import torch
 
     from hwlib import train as T
+    from hwlib.metrics import peak_flops
     from hwlib.data import TokenBlocks
     from hwlib.model import Llama, LlamaConfig
 
@@ -352,7 +353,7 @@ def bench_train(argv: list[str]) -> None:
           f"{compiled}: batch {cfg.batch_size} (micro {a.micro_batch_size}) x {a.block_size}")
     print(f"  {tokens_per_s:,.0f} tokens/s, {1000 * seconds / a.steps:.1f} ms per update "
           f"(mean of {a.steps} updates after {a.warmup} warm-up ones)")
-    peak = T.peak_flops(device)
+    peak = peak_flops(device)
     flops = model.flops_per_token(a.block_size)
     if peak:
         print(f"  MFU {flops * tokens_per_s / peak:.1%} ({flops / 1e6:.0f} MFLOPs/token, "

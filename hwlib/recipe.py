@@ -27,7 +27,8 @@ import torch
 
 from hwlib.model import Llama, LlamaConfig, export_hf, load_checkpoint
 from hwlib.tokenizer import Tokenizer
-from hwlib.train import PEAK_FLOPS, TrainConfig, check_vocab, train
+from hwlib.metrics import PEAK_FLOPS
+from hwlib.train import TrainConfig, check_vocab, train
 from hwlib.utils import DATA_DIR, atomic_write, autocast_context, require_file, safe_torch_load
 
 END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories

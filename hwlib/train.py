@@ -34,6 +34,7 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from hwlib.data import TokenBlocks
+from hwlib.metrics import MetricSinks, metric_line, peak_flops
 from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
 from hwlib.schedule import (
     WarmupCosineScheduler,
@@ -338,65 +339,6 @@ def _load_resume(path: Path, cfg: TrainConfig, tok: Tokenizer) -> dict:
     return ck
 
 
-# ------------------------------------------------------------------------------------ logging
-PEAK_FLOPS = {  # dense bf16 tensor-core FLOP/s per GPU (fp16 for V100 and T4); first match wins
-    "H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
-    "L40": 181e12, "L4": 121e12, "A10": 125e12, "RTX 4090": 165e12, "V100": 125e12, "T4": 65e12,
-}
-
-
-def peak_flops(device: torch.device | str) -> float | None:
-    """The detected GPU's peak FLOP/s for MFU; None on CPU or an unknown GPU."""
-    if torch.device(device).type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
-
-
-class _Sinks:
-    """metrics.jsonl always; wandb and TensorBoard only when asked (imported lazily)."""
-
-    def __init__(self, cfg: TrainConfig, run_dir: Path, history: list[dict]):
-        self.jsonl, self.wandb, self.tb = run_dir / "metrics.jsonl", None, None
-        # Rewritten from the resume file's history: lines logged after that save are dropped.
-        self.jsonl.write_text("".join(json.dumps(m) + "\n" for m in history))
-        try:
-            if cfg.wandb_project:
-                import wandb
-
-                self.wandb = wandb.init(project=cfg.wandb_project, entity=cfg.wandb_entity,
-                                        name=cfg.run_name, config=asdict(cfg))
-            if cfg.tensorboard:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-        except ImportError as e:
-            print(f"skipping {e.name} logging: it is not installed")
-
-    def log(self, m: dict) -> None:
-        with self.jsonl.open("a") as f:
-            f.write(json.dumps(m) + "\n")
-        if self.wandb:
-            self.wandb.log(m, step=m["step"])
-        for k, v in m.items() if self.tb else ():
-            if k != "step":
-                self.tb.add_scalar(k, v, m["step"])
-
-    def close(self) -> None:
-        if self.wandb:
-            self.wandb.finish()
-        if self.tb:
-            self.tb.close()
-
-
-def _metric_line(m: dict) -> str:
-    line = f"step {m['step']}: train loss {m['loss']:.4f}"
-    if "val_loss" in m:
-        line += f", val loss {m['val_loss']:.4f} (perplexity {m['val_perplexity']:.2f})"
-    line += f", lr {m['lr']:.2e}, {m['tokens_per_s']:,.0f} tokens/s"
-    return line + (f", MFU {m['mfu']:.1%}" if "mfu" in m else "")
-
-
 # -------------------------------------------------------------------------------------- train
 @dataclass
 class _Progress:
@@ -506,7 +448,9 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
     rank0 = d.rank == 0
     if rank0:
         paths["run_dir"].mkdir(parents=True, exist_ok=True)
-    sinks = _Sinks(cfg, paths["run_dir"], p.history) if rank0 else None
+        for stale in paths["run_dir"].glob(".*.tmp"):  # half-written saves of a killed run
+            stale.unlink()
+    sinks = MetricSinks(cfg, paths["run_dir"], p.history) if rank0 else None
 
     def save(kind: str, **extra) -> None:  # rank 0 writes; every write is atomic
         if rank0 and kind == "resume_checkpoint":
@@ -520,7 +464,8 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
 
     flops, peak = model.flops_per_token(cfg.block_size), peak_flops(d.device)
     tokens_per_step = cfg.batch_size * cfg.block_size
-    bar = tqdm(total=total, initial=p.step, disable=not (rank0 and cfg.progress), desc=cfg.run_name, unit="step")
+    bar = tqdm(total=total, initial=p.step, disable=not (rank0 and cfg.progress),
+               desc=cfg.run_name, unit="step")
     t_start = t_log = time.perf_counter()
     start_step = log_step = p.step
     stopped = False
@@ -554,7 +499,7 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
                         p.history.append(m)
                         if rank0:
                             sinks.log(m)
-                            bar.write(_metric_line(m))
+                            bar.write(metric_line(m))
                         try:
                             for cb in callbacks:
                                 cb(m)

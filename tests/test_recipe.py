@@ -12,7 +12,8 @@ from hwlib import recipe as RC
 from hwlib.model import Llama, LlamaConfig
 from hwlib.recipe import (estimate, iter_stories, largest_fitting, load_recipes,
                           prepare_tinystories)
-from hwlib.train import PEAK_FLOPS, TrainConfig
+from hwlib.metrics import PEAK_FLOPS
+from hwlib.train import TrainConfig
 from hwlib.utils import REPO_ROOT
 
 RAW = ("Tom had a ball.\nHe liked it.\n<|endoftext|>\nSue had a  cat.\n\nThe cat slept.\n"

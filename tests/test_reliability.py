@@ -443,6 +443,7 @@ def test_sigkill_at_seeded_points_then_auto_resume_equals_the_uninterrupted_run(
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"at step {last}" in done.stdout
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")], "stale temp files"
     assert_same_run(cfg, straight)
     record("kill points survived (SIGKILL, then --auto_resume)", survived)
 
