@@ -9,6 +9,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hwlib.stories import generate_stories
+from hwlib.tokenizer import Tokenizer, train_tokenizer
+
 PREFIX = "reliability: "
 NAN_TEST = "tests/test_train.py::test_nan_loss_stops_at_that_step_and_keeps_checkpoints"
 
@@ -22,6 +25,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def story_tokenizer(tmp_path_factory) -> Tokenizer:
+    """A 512-piece BPE (the tiny preset's vocabulary) trained on 300 generated stories."""
+    d = tmp_path_factory.mktemp("story_tokenizer")
+    (d / "stories.train").write_text("\n".join(generate_stories(300, seed=1)) + "\n")
+    return Tokenizer(train_tokenizer([d / "stories.train"], vocab_size=512, model_prefix=d / "t"))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

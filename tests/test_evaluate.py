@@ -16,16 +16,14 @@ from hwlib.evaluate import (EvalConfig, HFLM, HwlibLM, bits_per_byte, distinct_n
 from hwlib.model import Llama, LlamaConfig, save_checkpoint
 from hwlib.standins import tiny_gpt2
 from hwlib.stories import generate_stories
-from hwlib.tokenizer import Tokenizer, train_tokenizer
+from hwlib.tokenizer import Tokenizer
 
 STORIES = generate_stories(40, seed=3)
 
 
 @pytest.fixture(scope="module")
-def tok(tmp_path_factory) -> Tokenizer:
-    d = tmp_path_factory.mktemp("tok")
-    (d / "s.train").write_text("\n".join(generate_stories(300, seed=1)) + "\n")
-    return Tokenizer(train_tokenizer([d / "s.train"], vocab_size=512, model_prefix=d / "t"))
+def tok(story_tokenizer) -> Tokenizer:
+    return story_tokenizer
 
 
 @pytest.fixture(scope="module")

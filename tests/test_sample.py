@@ -7,18 +7,15 @@ import torch
 
 from hwlib.model import Llama, LlamaConfig, sample_next
 from hwlib.sample import next_token_distribution, reshape_logits, sample
-from hwlib.stories import generate_stories
-from hwlib.tokenizer import Tokenizer, train_tokenizer
+from hwlib.tokenizer import Tokenizer
 
 PROMPT = "Once upon a time,"
 
 
 
 @pytest.fixture(scope="module")
-def tok(tmp_path_factory) -> Tokenizer:
-    d = tmp_path_factory.mktemp("tok")
-    (d / "stories.txt").write_text("\n".join(generate_stories(300, seed=3)) + "\n")
-    return Tokenizer(train_tokenizer([d / "stories.txt"], vocab_size=512, model_prefix=d / "t"))
+def tok(story_tokenizer) -> Tokenizer:
+    return story_tokenizer
 
 
 @pytest.fixture(scope="module")
