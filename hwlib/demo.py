@@ -47,7 +47,7 @@ def run_demo(out: Path, steps: int, vocab_size: int, model_config: str) -> dict[
     example = "Once upon a time, a little fox found a red ball."
     print(f"{example!r} -> {len(tok.encode(example))} tokens")
 
-    print(f"\n== 3. pretraining the {model_config!r} model for {steps} updates (val every 50)")
+    print(f"\n== 3. pretraining the {model_config!r} model for {steps} updates (validation every 50)")
     cfg = TrainConfig(
         option="pretrain", data_path=str(stories), val_path=str(stories), test_path=str(stories),
         tokenized_dir=str(out / "tokens"), val_tokenized_dir=str(out / "tokens"),
@@ -81,7 +81,7 @@ def run_demo(out: Path, steps: int, vocab_size: int, model_config: str) -> dict[
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(REPO_ROOT / "runs" / "demo"), help="artifact folder")
-    p.add_argument("--steps", type=int, default=400, help="optimizer updates")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer updates")
     p.add_argument("--vocab_size", type=int, default=1024, help="tokenizer pieces")
     p.add_argument("--model_config", default="260K", help="model preset (see LlamaConfig)")
     args = p.parse_args(argv)
