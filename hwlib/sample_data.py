@@ -229,6 +229,13 @@ def _rid(url: str, kind: str) -> str:
     return f"<urn:uuid:{uuid.uuid5(RECORD_NS, kind + ' ' + url)}>"
 
 
+def _write(writer, url: str, kind: str, payload: bytes, headers: dict) -> None:
+    """One WARC record with fixed headers (dates and ids), so the file is bit-identical."""
+    writer.write_record(writer.create_warc_record(url, kind, payload=io.BytesIO(payload),
+                                                  length=len(payload),
+                                                  warc_headers_dict=headers))
+
+
 def write_warc(path: str | Path) -> Path:
     """Write the sample WARC: warcinfo, a request+response pair per page, one garbage record."""
     path = Path(path)
@@ -238,19 +245,9 @@ def write_warc(path: str | Path) -> Path:
         b"software: hwlib.sample_data\r\nformat: WARC File Format 1.0\r\n"
         b"description: hand-written sample pages for the hwlib preprocessing stage\r\n"
     )
-    writer.write_record(
-        writer.create_warc_record(
-            "",
-            "warcinfo",
-            payload=io.BytesIO(info),
-            length=len(info),
-            warc_headers_dict={
-                "WARC-Date": WARC_DATE.format(0),
-                "WARC-Record-ID": _rid("", "info"),
-                "WARC-Filename": "sample.warc.gz",
-            },
-        )
-    )
+    _write(writer, "", "warcinfo", info, {"WARC-Date": WARC_DATE.format(0),
+                                         "WARC-Record-ID": _rid("", "info"),
+                                         "WARC-Filename": "sample.warc.gz"})
     second = 1
     records = sample_records()
     records.insert(len(records) // 2, (GARBAGE_URL, b""))
@@ -263,31 +260,14 @@ def write_warc(path: str | Path) -> Path:
             f"GET {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: hwlib-sample-crawler/1.0\r\n"
             "Accept: */*\r\n\r\n"
         ).encode("ascii")
-        writer.write_record(
-            writer.create_warc_record(
-                url,
-                "request",
-                payload=io.BytesIO(req),
-                length=len(req),
-                warc_headers_dict={
-                    "WARC-Date": date,
-                    "WARC-Record-ID": _rid(url, "request"),
-                    "WARC-Concurrent-To": _rid(url, "response"),
-                },
-            )
-        )
+        _write(writer, url, "request", req, {"WARC-Date": date,
+                                             "WARC-Record-ID": _rid(url, "request"),
+                                             "WARC-Concurrent-To": _rid(url, "response")})
         if url == GARBAGE_URL:
             buf.write(_raw_member(url, date, garbage_block()))
             continue
-        writer.write_record(
-            writer.create_warc_record(
-                url,
-                "response",
-                payload=io.BytesIO(response),
-                length=len(response),
-                warc_headers_dict={"WARC-Date": date, "WARC-Record-ID": _rid(url, "response")},
-            )
-        )
+        _write(writer, url, "response", response,
+               {"WARC-Date": date, "WARC-Record-ID": _rid(url, "response")})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buf.getvalue())
     return path
