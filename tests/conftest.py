@@ -28,8 +28,11 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def story_tokenizer(tmp_path_factory) -> Tokenizer:
-    """A 512-piece BPE (the tiny preset's vocabulary) trained on 300 generated stories."""
+def tok(tmp_path_factory) -> Tokenizer:
+    """A 512-piece BPE (the tiny preset's vocabulary) trained on 300 generated stories.
+
+    Modules that need another tokenizer define their own `tok` fixture, which takes precedence.
+    """
     d = tmp_path_factory.mktemp("story_tokenizer")
     (d / "stories.train").write_text("\n".join(generate_stories(300, seed=1)) + "\n")
     return Tokenizer(train_tokenizer([d / "stories.train"], vocab_size=512, model_prefix=d / "t"))

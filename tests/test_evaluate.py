@@ -16,14 +16,8 @@ from hwlib.evaluate import (EvalConfig, HFLM, HwlibLM, bits_per_byte, distinct_n
 from hwlib.model import Llama, LlamaConfig, save_checkpoint
 from hwlib.standins import tiny_gpt2
 from hwlib.stories import generate_stories
-from hwlib.tokenizer import Tokenizer
 
 STORIES = generate_stories(40, seed=3)
-
-
-@pytest.fixture(scope="module")
-def tok(story_tokenizer) -> Tokenizer:
-    return story_tokenizer
 
 
 @pytest.fixture(scope="module")

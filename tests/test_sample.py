@@ -7,15 +7,9 @@ import torch
 
 from hwlib.model import Llama, LlamaConfig, sample_next
 from hwlib.sample import next_token_distribution, reshape_logits, sample
-from hwlib.tokenizer import Tokenizer
 
 PROMPT = "Once upon a time,"
 
-
-
-@pytest.fixture(scope="module")
-def tok(story_tokenizer) -> Tokenizer:
-    return story_tokenizer
 
 
 @pytest.fixture(scope="module")
