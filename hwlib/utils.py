@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,7 +89,8 @@ def autocast_context(device: torch.device | str, dtype: str = "float32"):
 def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = False):
     """Open a temp file beside `path`; on success rename it over `path`, on failure delete it.
 
-    A kill or a full disk mid-write leaves the previous file at `path` untouched.
+    A kill or a full disk mid-write leaves the previous file at `path` untouched. The file gets
+    the mode a plain open() would give it: an existing file's own, else 0666 less the umask.
     """
     path = Path(path)
     try:
@@ -96,6 +98,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = False)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise _cannot_write(path, e) from e
+    try:  # mkstemp makes the file 0600 (private while unnamed); publish it with the usual mode
+        mode_bits = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+        os.chmod(fd, mode_bits)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -109,6 +118,20 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = False)
         if isinstance(e, OSError):
             raise _cannot_write(path, e) from e
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it and set it back
+    os.umask(mask)
+    return mask
 
 
 def _cannot_write(path: Path, e: OSError) -> OSError:

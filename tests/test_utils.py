@@ -63,3 +63,26 @@ def test_web_data_stages_do_not_import_torch():
     code = "import sys, hwlib.preprocess; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_atomic_write_gives_the_usual_mode_not_mkstemps_0600(tmp_path):
+    import os
+    import stat
+
+    from hwlib.utils import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "new.txt", "w") as f:
+            f.write("x")
+        assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o644
+        os.umask(0o077)
+        with atomic_write(tmp_path / "private.txt", "w") as f:
+            f.write("x")
+        assert stat.S_IMODE((tmp_path / "private.txt").stat().st_mode) == 0o600
+        (tmp_path / "new.txt").chmod(0o664)  # an existing file keeps its own mode, as open() does
+        with atomic_write(tmp_path / "new.txt", "w") as f:
+            f.write("y")
+        assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o664
+    finally:
+        os.umask(old)
