@@ -26,25 +26,47 @@ from hwlib.utils import CheckpointError, safe_torch_load
 
 
 # ------------------------------------------------------------------------------------ inputs
+METRIC_KEYS = ("step", "loss", "lr", "tokens_per_s")  # what hwlib.train logs and the plots need
+
+
 def read_metrics(path: Path) -> list[dict]:
     """The metrics.jsonl rows; a line cut short by a kill is skipped, any other is an error."""
-    rows, lines = [], path.read_text().splitlines()
+    rows, lines = [], _read_text(path).splitlines()
     for i, line in enumerate(lines, 1):
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
         except json.JSONDecodeError:
             if i < len(lines):
                 raise ValueError(f"{path}: line {i} is not JSON") from None
+            continue
+        if not isinstance(row, dict) or not all(_is_number(row.get(k)) for k in METRIC_KEYS):
+            raise ValueError(f"{path}: line {i} is not a metrics row (needs numbers for "
+                             f"{', '.join(METRIC_KEYS)})")
+        rows.append(row)
     return rows
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
 
 
 def _read_json(path: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        data = json.loads(_read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a JSON object")
+    return data
 
 
 def _checkpoint_info(run_dir: Path, summary: dict) -> dict:
@@ -132,17 +154,18 @@ class Doc:
         out = []
         for b in self.blocks:
             if b[0] == "h":
-                out.append("#" * b[1] + " " + b[2])
+                out.append("#" * b[1] + " " + _md_text(b[2]))
             elif b[0] == "p":
-                out.append(b[1])
+                out.append(_md_text(b[1]))
             elif b[0] == "table":
                 lines = ["| " + " | ".join(map(_md_cell, row)) + " |" for row in [b[1]] + b[2]]
                 lines.insert(1, "|" + "---|" * len(b[1]))
                 out.append("\n".join(lines))
             elif b[0] == "img":
                 out.append(f"![{b[2]}]({b[1].name})")
-            else:
-                out.append("```\n" + b[1] + "\n```")
+            else:  # a fence longer than any backtick run inside, so the text cannot close it
+                fence = "`" * max(3, 1 + max(map(len, re.findall("`+", b[1])), default=0))
+                out.append(f"{fence}\n{b[1]}\n{fence}")
         return "\n\n".join(out) + "\n"
 
     def html(self, title: str) -> str:
@@ -174,9 +197,21 @@ _LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
+_MD_SPECIAL = {"\\": "\\\\", "&": "&amp;", "<": "&lt;", ">": "&gt;", "[": "\\[", "]": "\\]"}
+
+
+def _md_text(text) -> str:
+    """Text shown as itself in Markdown: no raw HTML (<script>, <img onerror>), no links or images.
+
+    Model names, samples and run names come from files anyone can edit; Markdown viewers render
+    raw HTML and load ![](url) images, so both are escaped (entities, backslashes).
+    """
+    return "".join(_MD_SPECIAL.get(c, c) for c in str(text))
+
+
 def _md_cell(text) -> str:
-    """One Markdown table cell: line breaks of any kind become <br>, other control chars go."""
-    text = _LINE_BREAKS.sub("<br>", str(text).replace("|", "\\|"))
+    """One Markdown table cell: escaped text; line breaks become <br>, other control chars go."""
+    text = _LINE_BREAKS.sub("<br>", _md_text(text).replace("|", "\\|"))
     return _CONTROL.sub("", text.replace("\t", " "))
 
 
@@ -269,7 +304,12 @@ def build_report(run_dir: str | Path) -> dict[str, Path]:
     title = f"hwlib run {run_dir.name}"
     doc.h(1, title)
     _training(doc, run_dir, rows, summary, info)
-    _evaluation(doc, ev, eval_path)
+    try:
+        _evaluation(doc, ev, eval_path)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, StopIteration) as e:
+        # JSON of another shape (hand-edited, another tool's): name the file, not a traceback
+        what = f"missing {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        raise ValueError(f"{eval_path}: not an hwlib.evaluate result ({what})") from None
     out = {"markdown": run_dir / "report.md", "html": run_dir / "report.html"}
     out["markdown"].write_text(doc.markdown(), encoding="utf-8")
     out["html"].write_text(doc.html(title), encoding="utf-8")

@@ -149,3 +149,66 @@ def test_table_cells_keep_sampled_control_characters_inside_their_row():
     row = "| " + " | ".join(map(_md_cell, ["a|b\r\nc\rd", "x\x00y\u2028z\tw"])) + " |"
     assert "\r" not in row and "\n" not in row and "\x00" not in row and "\u2028" not in row
     assert row == "| a\\|b<br>c<br>d | xy<br>z w |"
+
+
+def _eval_json(names=("a",), sample="line one") -> dict:
+    return {"config": {"temperature": 0.8, "top_k": None, "top_p": 0.95, "max_new_tokens": 9},
+            "models": [{"name": n, "params": 1e6, "context": 8} for n in names],
+            "bits_per_byte": {n: {"bits_per_byte": 1.5, "bytes_per_token": 3.0, "stories": 2}
+                              for n in names},
+            "diversity": {n: {"distinct_1": 0.5} for n in names},
+            "samples": [{"prompt": "Hi", **{n: sample for n in names}}],
+            "judge": {"judge_model": "<img src=x onerror=alert(2)>", "requests": 1,
+                      "summary": {n: {"n": 1, "unparseable": 0, "grammar": 5.0,
+                                      "creativity": 5.0, "consistency": 5.0,
+                                      "age_groups": {"A": 1}} for n in names}}}
+
+
+def test_markdown_escapes_html_and_links_from_model_names_samples_and_judge(bare_run):
+    evil = bare_run.parent / "<b onmouseover=alert(4)>run"
+    bare_run.rename(evil)
+    (evil / "eval").mkdir()
+    ev = _eval_json(names=["<script>alert(1)</script>"],
+                    sample="<img src=x onerror=alert(3)> ![pixel](http://t.example/x.png) a\\|b")
+    (evil / "eval" / "eval.json").write_text(json.dumps(ev))
+    md = R.build_report(evil)["markdown"].read_text()
+    for raw in ("<script", "<img", "<b ", "![pixel]", "[pixel](http"):
+        assert raw not in md, raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md  # shown as text, not dropped
+    assert "&lt;img src=x onerror=alert(2)&gt;" in md and "!\\[pixel\\](http" in md
+    assert "a\\\\\\|b" in md  # a sampled backslash cannot un-escape the cell's pipe
+    assert "# hwlib run &lt;b onmouseover=alert(4)&gt;run\n" in md
+
+
+@pytest.mark.parametrize("metrics, problem", [
+    ('[1, 2]\n', "line 1 is not a metrics row"),
+    ('{"step": 1, "loss": 2.0}\n', "line 1 is not a metrics row"),
+    ('{"step": "1", "loss": 2.0, "lr": 1, "tokens_per_s": 1}\n', "line 1 is not a metrics row"),
+    (b'\xff\xfe{"step"\n', "not UTF-8"),
+])
+def test_malformed_metrics_is_one_line_naming_the_file(bare_run, metrics, problem):
+    path = bare_run / "metrics.jsonl"
+    path.write_bytes(metrics if isinstance(metrics, bytes) else metrics.encode())
+    with pytest.raises(SystemExit) as e:
+        R.main([str(bare_run)])
+    assert str(path) in str(e.value) and problem in str(e.value)
+    assert len(str(e.value).splitlines()) == 1
+
+
+@pytest.mark.parametrize("ev", [
+    [1, 2], "text", {}, {"models": "a"}, {**_eval_json(), "bits_per_byte": {}},
+    {**_eval_json(), "samples": [{"prompt": "Hi"}]}, {**_eval_json(), "judge": []},
+    {**_eval_json(), "models": [{"name": "a", "params": "big"}]},
+])
+def test_malformed_eval_json_is_one_line_naming_the_file(bare_run, ev):
+    (bare_run / "eval").mkdir()
+    path = bare_run / "eval" / "eval.json"
+    path.write_text(json.dumps(ev))
+    with pytest.raises(SystemExit) as e:
+        R.main([str(bare_run)])
+    assert str(path) in str(e.value) and len(str(e.value).splitlines()) == 1
+    (bare_run / "summary.json").write_text("[]")
+    path.write_text(json.dumps(_eval_json()))
+    with pytest.raises(SystemExit) as e:
+        R.main([str(bare_run)])
+    assert "summary.json: not a JSON object" in str(e.value)
