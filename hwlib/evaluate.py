@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from hwlib.judge import MISSING, Judge, JudgeConfig, JudgeError, cut_mid_sentence, summarize
+from hwlib.judge import MISSING, Judge, JudgeConfig, cut_mid_sentence, summarize
 from hwlib.model import load_checkpoint
 from hwlib.recipe import iter_stories
 from hwlib.tokenizer import Tokenizer
@@ -302,6 +302,9 @@ def evaluate(cfg: EvalConfig, judge_config: JudgeConfig | None = None) -> dict:
     completions = {lm.name: [lm.complete(b, cfg, cfg.seed + 1000 + i)
                              for i, b in enumerate(beginnings)] for lm in lms}
     result["diversity"] = {name: diversity(beginnings, c) for name, c in completions.items()}
+    # Written before the judge too: whatever happens to it, the evidence computed is kept.
+    result["judge"] = {"missing": "the judge did not finish (this run was stopped)"}
+    (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     result["judge"] = _judge(cfg, judge_config, beginnings, completions)
     (out / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out / 'eval.json'}")
@@ -316,14 +319,13 @@ def _judge(cfg: EvalConfig, jc: JudgeConfig | None, beginnings: list[str],
         print(MISSING)
         return {"missing": MISSING}
     judge = Judge(jc)
-    try:
-        verdicts = {name: [judge.grade(b, c) for b, c in zip(beginnings, cs)]
-                    for name, cs in completions.items()}
-    except JudgeError as e:  # the rest of the evidence is still worth keeping
-        print(f"judge failed: {e}")
-        return {"missing": f"the judge failed: {e}"}
+    # A failure becomes failed verdicts for the rest; the verdicts already given are kept.
+    verdicts = {name: [judge.try_grade(b, c) for b, c in zip(beginnings, cs)]
+                for name, cs in completions.items()}
     print(f"judge {jc.model}: {judge.requests} requests sent")
-    return {"judge_model": jc.model, "requests": judge.requests,
+    if judge.failure:
+        print(f"judge failed: {judge.failure}")
+    return {"judge_model": jc.model, "requests": judge.requests, "error": judge.failure,
             "summary": {name: summarize(v) for name, v in verdicts.items()},
             "items": [{"beginning": b, **{n: {"completion": completions[n][i], **verdicts[n][i]}
                                           for n in completions}}

@@ -268,9 +268,11 @@ def _evaluation(doc: Doc, ev: dict | None, eval_path: Path) -> None:
     else:
         s = judge["summary"]
         doc.p(f"Judge model {judge['judge_model']}; grades 1-10, means over the parsed verdicts.")
-        doc.table(["model", *SCORES, "most common age group", "graded", "unparseable"],
+        if judge.get("error"):
+            doc.p(f"The judge failed; items after the failure were not graded: {judge['error']}")
+        doc.table(["model", *SCORES, "most common age group", "graded", "unparseable", "failed"],
                   [[n, *[s[n][k] for k in SCORES], _mode_age(s[n]["age_groups"]), s[n]["n"],
-                    s[n]["unparseable"]] for n in names])
+                    s[n]["unparseable"], s[n].get("failed", 0)] for n in names])
     doc.h(3, "Diversity and repetition of the judged completions")
     keys = list(next(iter(ev["diversity"].values())))
     doc.table(["model", *keys], [[n, *[ev["diversity"][n][k] for k in keys]] for n in names])
