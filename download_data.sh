@@ -6,10 +6,15 @@
 #   ./download_data.sh all                      fetch everything (several GB)
 #
 # Idempotent: a file only ever reaches its final name by renaming a verified X.part, so a file at
-# its final name is complete and is skipped (its size is re-checked where the real size is known).
-# Resumable: an interrupted download leaves X.part, and the next run continues it with an HTTP
-# Range request (curl -C -, or wget -c). Archives are unpacked into a folder that gets a .done
-# marker last, so a half-unpacked folder is redone.
+# its final name is complete and is skipped (its size and sha256 are re-checked where the source
+# publishes them). Resumable: an interrupted download leaves X.part beside X.part.src, the URL it
+# belongs to, and the next run continues it with an HTTP Range request (curl -C -, or wget -c); a
+# .part the script did not start for that URL is fetched anew, never resumed. A server that stalls
+# for HWLIB_DOWNLOAD_STALL_S seconds (default 60) fails the download instead of hanging it.
+# Archives are unpacked into a folder that gets a .done marker last, so a half-unpacked folder is
+# redone. The Hugging Face Hub targets (tinystories, checkpoint) go through huggingface_hub's
+# hf_hub_download when Python has it (it resumes, checks sizes and ETags, and times out), else
+# through curl/wget like the rest.
 #
 # Written for bash 3.2 too (macOS): no associative arrays, no mapfile.
 set -euo pipefail
@@ -25,7 +30,7 @@ CC_DEFAULT_WARC+="CC-MAIN-20180420081400-20180420101400-00000.warc.gz"
 CC_HOST="https://data.commoncrawl.org"
 # BabyLM 2024 (text-only track) on OSF: one zip per split, each holding a folder of that name.
 OSF="https://osf.io/download"
-TINYSTORIES="https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main"
+TINYSTORIES_REPO=roneneldan/TinyStories  # a Hugging Face Hub dataset
 # Size published for the valid split (22.5 MB); the train split's size is not pinned here.
 TINYSTORIES_VALID_SIZE=22502601
 # The Llama-2 tokenizer as llama2.c ships it; size and sha256 measured on that file (32000 pieces).
@@ -34,7 +39,7 @@ TOKENIZER_SIZE=499723
 TOKENIZER_SHA256=9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347
 # The course's released 42M model. The repo's file name is an assumption (the course's
 # run_llama.py defaults --pretrained-model-path to llama2-42M-babylm.pt); override if it differs.
-CHECKPOINT_REPO="https://huggingface.co/yuzhen17/llama2-42M-babylm/resolve/main"
+CHECKPOINT_REPO=yuzhen17/llama2-42M-babylm  # a Hugging Face Hub model
 CHECKPOINT_FILE="${HWLIB_CHECKPOINT_FILE:-llama2-42M-babylm.pt}"
 BADWORDS_URL="https://raw.githubusercontent.com/LDNOOBW/"
 BADWORDS_URL+="List-of-Dirty-Naughty-Obscene-and-Otherwise-Bad-Words/master/en"
@@ -61,6 +66,11 @@ Environment:
   HWLIB_CHECKPOINT_FILE=NAME   file name inside yuzhen17/llama2-42M-babylm
   HWLIB_DATA_DIR=DIR           write under DIR instead of data/
   HWLIB_DOWNLOADER=curl|wget   pick the client (default: curl, else wget)
+  HWLIB_DOWNLOAD_STALL_S=N     give up on a server that sends nothing for N seconds (default 60)
+  HWLIB_DOWNLOAD_RETRIES=N     retries of a failed transfer (default 3)
+  HWLIB_PYTHON=PATH            the Python whose huggingface_hub fetches the Hub targets
+                               (default: .venv/bin/python, else python3); HWLIB_DOWNLOAD_HUB=0
+                               uses curl/wget for them too
   HWLIB_DOWNLOAD_BASE=http://127.0.0.1:PORT   for tests: fetch each URL's path from this server
   HWLIB_DOWNLOAD_NO_VERIFY=1   for tests, honoured only with HWLIB_DOWNLOAD_BASE: skip the
                                known sizes and sha256 (stand-in files cannot match them)
@@ -103,7 +113,9 @@ download() {
   local src="$1" part="$2" log="$2.log" rc=0 code=""
   if [[ "$DOWNLOADER" == curl ]]; then
     local hdr="$2.headers" errdest="$log" total
-    local opts=(-fL --retry 3 --retry-delay 2 --connect-timeout 30 -o "$part" -D "$hdr")
+    local opts=(-fL --retry "$RETRIES" --retry-delay 2 --connect-timeout 30 -o "$part" -D "$hdr")
+    # Under 1 kB/s for STALL_S seconds is a stall: fail (keeping the part) rather than hang.
+    opts+=(--speed-limit 1024 --speed-time "$STALL_S")
     opts+=(-w '%{http_code}')
     # On a terminal, show a progress bar (curl then prints its own error line too).
     if [[ -t 2 ]]; then opts+=(--progress-bar); errdest=/dev/stderr; else opts+=(-sS); fi
@@ -130,11 +142,12 @@ download() {
       fi
     fi
   else
-    local opts=(-c -O "$part" --tries=3 --timeout=30) total
+    local opts=(-c -O "$part" --tries=$((RETRIES + 1)) --timeout=30 --read-timeout="$STALL_S")
+    local total
     if [[ -s "$part" ]]; then
       # wget -c takes a 416 answer as "complete" even when PART is longer than the file, so ask
       # for the size first (HEAD) and drop a PART that cannot be a prefix of this file.
-      total=$(wget --spider -S --tries=3 --timeout=30 "$src" 2>&1 | tr -d '\r' |
+      total=$(wget --spider -S --tries=$((RETRIES + 1)) --timeout=30 "$src" 2>&1 | tr -d '\r' |
         grep -i '^ *content-length:' | tail -n 1 | sed 's/.*: *//' || true)
       if [[ "$total" =~ ^[0-9]+$ ]] && [[ $(file_size "$part") -gt $total ]]; then rm -f "$part"; fi
     fi
@@ -178,19 +191,51 @@ verify() {
   esac
 }
 
+# check_complete DEST SIZE SHA256: die unless an existing DEST has the published size and sha256.
+check_complete() {
+  local dest="$1" size="$2" sha="$3" have
+  [[ $VERIFY -eq 1 ]] || return 0
+  have=$(file_size "$dest")
+  if [[ -n "$size" && "$have" != "$size" ]]; then
+    die "$(rel "$dest") has $have bytes, expected $size; delete it and rerun to fetch it again"
+  fi
+  if [[ -n "$sha" ]]; then
+    have=$(sha256_of "$dest")
+    if [[ "$have" != "$sha" ]]; then
+      die "$(rel "$dest") has sha256 $have, expected $sha; delete it and rerun to fetch it again"
+    fi
+  fi
+}
+
+# writable_dir DIR: create DIR, or die naming the folder that cannot be written.
+writable_dir() {
+  local dir="$1" probe
+  if ! mkdir -p "$dir" 2>/dev/null || [[ ! -d "$dir" ]]; then
+    die "cannot create folder $(rel "$dir") (is a parent read-only, or a file?)"
+  fi
+  probe="$dir/.hwlib-write-test.$$"
+  if ! (: >"$probe") 2>/dev/null; then
+    die "folder $(rel "$dir") is not writable (read-only?); fix its permissions or set HWLIB_DATA_DIR"
+  fi
+  rm -f "$probe"
+}
+
 # fetch URL DEST [SIZE] [SHA256]
 fetch() {
-  local url="$1" dest="$2" size="${3:-}" sha="${4:-}" part="$2.part" src have
+  local url="$1" dest="$2" size="${3:-}" sha="${4:-}" part="$2.part" src
   src=$(map_url "$url")
   if [[ -f "$dest" ]]; then
-    have=$(file_size "$dest")
-    if [[ $VERIFY -eq 1 && -n "$size" && "$have" != "$size" ]]; then
-      die "$(rel "$dest") has $have bytes, expected $size; delete it and rerun to fetch it again"
-    fi
+    check_complete "$dest" "$size" "$sha"
     say "ok      $(rel "$dest") (already complete)"
     return 0
   fi
-  mkdir -p "$(dirname "$dest")"
+  writable_dir "$(dirname "$dest")"
+  if [[ -e "$part" ]] && [[ ! -f "$part.src" || "$(cat "$part.src")" != "$url" ]]; then
+    # Not begun by this script for this URL (another tool's, an older file's): resuming it
+    # would publish foreign bytes plus the server's tail, so start over.
+    say "discard $(rel "$part") (not started here for $url)"
+    rm -f "$part"
+  fi
   if [[ -f "$part" && $VERIFY -eq 1 && -n "$size" ]] && [[ $(file_size "$part") -gt $size ]]; then
     rm -f "$part"  # longer than the real file: not a prefix of it, so it cannot be resumed
   fi
@@ -199,18 +244,109 @@ fetch() {
   else
     say "fetch   $src -> $(rel "$dest")"
   fi
+  printf '%s\n' "$url" >"$part.src" || die "cannot write $(rel "$part.src")"
   if ! download "$src" "$part"; then
     if [[ -s "$part" ]]; then
       die "cannot fetch $src -> $(rel "$dest"): $REASON (partial file kept; rerun to resume)"
     fi
-    rm -f "$part"
+    rm -f "$part" "$part.src"
     die "cannot fetch $src -> $(rel "$dest"): $REASON"
   fi
   if ! verify "$part" "$dest" "$size" "$sha"; then
-    rm -f "$part"
+    rm -f "$part" "$part.src"
     die "bad download $src -> $(rel "$dest"): $REASON; removed it, rerun to fetch it again"
   fi
-  mv -f "$part" "$dest"
+  mv -f "$part" "$dest" || die "cannot move $(rel "$part") to $(rel "$dest")"
+  rm -f "$part.src"
+  say "done    $(rel "$dest") ($(file_size "$dest") bytes)"
+}
+
+# The Hub client: download one file into a folder, then check the sha256 the Hub publishes as
+# the ETag of large (LFS) files. Exit 3: huggingface_hub is not importable.
+HUB_PY='
+import os, re, sys
+try:
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+except ImportError:
+    sys.exit(3)
+repo_type, repo, filename, folder, errors = sys.argv[1:6]
+def fail(msg):
+    with open(errors, "w") as f:
+        f.write(msg + "\n")
+    sys.exit(1)
+kind = None if repo_type == "model" else repo_type
+dest = os.path.join(folder, *filename.split("/"))
+meta = os.path.join(folder, ".cache", "huggingface", "download", filename + ".metadata")
+fresh = not (os.path.exists(dest) and os.path.exists(meta))
+try:
+    etag = get_hf_file_metadata(hf_hub_url(repo, filename, repo_type=kind)).etag or ""
+    path = hf_hub_download(repo, filename, repo_type=kind, local_dir=folder)
+except Exception as e:
+    text = str(e).strip().splitlines()
+    fail(f"{type(e).__name__}: {text[0] if text else type(e).__doc__}")
+if fresh and re.fullmatch(r"[0-9a-f]{64}", etag):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != etag:
+        os.remove(path)
+        os.remove(meta)
+        fail(f"sha256 {h.hexdigest()}, expected {etag} (the Hub ETag); removed it")
+'
+
+# hub_python: the Python that has huggingface_hub, or nothing.
+hub_python() {
+  local py
+  [[ "${HWLIB_DOWNLOAD_HUB:-1}" != 0 ]] || return 0
+  for py in "${HWLIB_PYTHON:-}" "$ROOT/.venv/bin/python" python3; do
+    [[ -n "$py" ]] || continue
+    if "$py" -c 'import huggingface_hub' >/dev/null 2>&1; then
+      printf '%s\n' "$py"
+      return 0
+    fi
+    [[ -z "${HWLIB_PYTHON:-}" ]] || break  # the one asked for lacks it: say so, do not guess
+  done
+}
+
+# fetch_hub TYPE REPO FILE FOLDER [SIZE]: FILE of a Hugging Face Hub repo into FOLDER/FILE,
+# through huggingface_hub when it is there, else through fetch() from the same /resolve/main/ URL.
+fetch_hub() {
+  local type="$1" repo="$2" file="$3" folder="$4" size="${5:-}" dest="$4/$3" py url rc=0
+  local prefix="" errors
+  [[ "$type" == model ]] || prefix="${type}s/"
+  url="https://huggingface.co/$prefix$repo/resolve/main/$file"
+  py=$(hub_python)
+  if [[ -z "$py" ]]; then
+    if [[ "${HWLIB_DOWNLOAD_HUB:-1}" != 0 && -z "${HUB_FALLBACK_SAID:-}" ]]; then
+      say "huggingface_hub not found (pip install huggingface_hub): using $DOWNLOADER instead"
+      HUB_FALLBACK_SAID=1
+    fi
+    fetch "$url" "$dest" "$size"
+    return
+  fi
+  writable_dir "$(dirname "$dest")"
+  say "hub     $prefix$repo/$file -> $(rel "$dest")"
+  errors="$folder/.hwlib-hub-error.$$"
+  local endpoint="${HWLIB_DOWNLOAD_BASE:-https://huggingface.co}" quiet=1 errdest=/dev/null
+  if [[ -t 2 ]]; then quiet=""; errdest=/dev/stderr; fi  # a terminal shows the progress bars
+  HF_ENDPOINT="${endpoint%/}" HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_DOWNLOAD_TIMEOUT="$STALL_S" \
+    HF_HUB_ETAG_TIMEOUT=30 HF_HUB_DISABLE_PROGRESS_BARS="$quiet" \
+    "$py" -c "$HUB_PY" "$type" "$repo" "$file" "$folder" "$errors" 2>"$errdest" >/dev/null || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    local why="python exit code $rc"
+    [[ -s "$errors" ]] && why=$(tail -n 1 "$errors")
+    rm -f "$errors"
+    die "cannot fetch $prefix$repo/$file -> $(rel "$dest"): $why"
+  fi
+  if [[ $VERIFY -eq 1 && -n "$size" && "$(file_size "$dest")" != "$size" ]]; then
+    local got
+    got=$(file_size "$dest")
+    rm -f "$dest" "$folder/.cache/huggingface/download/$file.metadata"
+    die "bad download $prefix$repo/$file -> $(rel "$dest"): got $got bytes, expected $size;" \
+      "removed it, rerun to fetch it again"
+  fi
   say "done    $(rel "$dest") ($(file_size "$dest") bytes)"
 }
 
@@ -303,9 +439,11 @@ target_babylm() {
 }
 
 target_tinystories() {
-  fetch "$TINYSTORIES/TinyStoriesV2-GPT4-train.txt" "$DATA/tinystories/TinyStoriesV2-GPT4-train.txt"
-  fetch "$TINYSTORIES/TinyStoriesV2-GPT4-valid.txt" \
-    "$DATA/tinystories/TinyStoriesV2-GPT4-valid.txt" "$TINYSTORIES_VALID_SIZE"
+  local f
+  for f in TinyStoriesV2-GPT4-train.txt TinyStoriesV2-GPT4-valid.txt; do
+    fetch_hub dataset "$TINYSTORIES_REPO" "$f" "$DATA/tinystories" \
+      "$([[ $f == *valid* ]] && echo "$TINYSTORIES_VALID_SIZE")"
+  done
 }
 
 target_tokenizer() {
@@ -313,7 +451,7 @@ target_tokenizer() {
 }
 
 target_checkpoint() {
-  fetch "$CHECKPOINT_REPO/$CHECKPOINT_FILE" "$DATA/checkpoints/${CHECKPOINT_FILE##*/}"
+  fetch_hub model "$CHECKPOINT_REPO" "$CHECKPOINT_FILE" "$DATA/checkpoints"
 }
 
 target_badwords() {
@@ -362,6 +500,15 @@ main() {
   if [[ " $wanted " == *" cc "* ]]; then cc_check_env; fi
   if [[ "$CHECKPOINT_FILE" == *..* || "$CHECKPOINT_FILE" == /* ]]; then
     die_usage "HWLIB_CHECKPOINT_FILE='$CHECKPOINT_FILE' must be a plain path inside the repo"
+  fi
+
+  STALL_S="${HWLIB_DOWNLOAD_STALL_S:-60}"
+  RETRIES="${HWLIB_DOWNLOAD_RETRIES:-3}"
+  if [[ ! "$STALL_S" =~ ^[1-9][0-9]*$ ]]; then
+    die_usage "HWLIB_DOWNLOAD_STALL_S='$STALL_S' is not a whole number of seconds (1 or more)"
+  fi
+  if [[ ! "$RETRIES" =~ ^[0-9]+$ ]]; then
+    die_usage "HWLIB_DOWNLOAD_RETRIES='$RETRIES' is not a whole number (0 or more)"
   fi
 
   CURRENT=setup

@@ -1,21 +1,25 @@
 """download_data.sh end to end against a loopback HTTP server serving tiny stand-in files.
 
-The server answers at the real URLs' paths (HWLIB_DOWNLOAD_BASE swaps only scheme and host),
-honours Range requests like the real hosts, and logs every request, so the tests can tell a
-skipped file from a re-fetched one and a resumed download from a restarted one. Nothing here
-touches the network.
+The server answers at the real URLs' paths (HWLIB_DOWNLOAD_BASE swaps only scheme and host, and
+is the Hugging Face client's HF_ENDPOINT), honours Range requests like the real hosts, sends the
+headers hf_hub_download reads (ETag, X-Repo-Commit, and X-Linked-Etag/-Size on a redirect), can
+stall mid-body, and logs every request, so the tests can tell a skipped file from a re-fetched one
+and a resumed download from a restarted one. Nothing here touches the network.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
+import time
 import tomllib
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +47,13 @@ TOKENIZER_SIZE = 499723
 TOKENIZER_SHA256 = "9e556afd44213b6bd1be2b850ebbbd98f5481437a8021afaf58ee7fb1818d347"
 CHECKPOINT = "/yuzhen17/llama2-42M-babylm/resolve/main/llama2-42M-babylm.pt"
 BADWORDS = "/LDNOOBW/List-of-Dirty-Naughty-Obscene-and-Otherwise-Bad-Words/master/en"
+URLS = {"badwords": "https://raw.githubusercontent.com" + BADWORDS}
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # any 40-hex commit will do for the Hub client
+HAS_HUB = subprocess.run([sys.executable, "-c", "import huggingface_hub"]).returncode == 0
+
+
+def etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()  # what the Hub sends for a large (LFS) file
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,9 +69,14 @@ class _Handler(BaseHTTPRequestHandler):
         srv = self.server
         srv.log.append((self.command, self.path, self.headers.get("Range")))
         if self.path in srv.redirects:  # OSF and Hugging Face answer with a redirect to storage
+            target = srv.redirects[self.path]
             self.send_response(302)
-            self.send_header("Location", srv.redirects[self.path])
+            self.send_header("Location", f"http://127.0.0.1:{srv.server_address[1]}{target}")
             self.send_header("Content-Length", "0")
+            if target in srv.files:  # the Hub describes the file behind its redirect
+                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("X-Linked-Etag", f'"{etag(srv.files[target])}"')
+                self.send_header("X-Linked-Size", str(len(srv.files[target])))
             self.end_headers()
             return
         data = srv.files.get(self.path)
@@ -87,9 +103,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(end - start))
         self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", f'"{srv.etags.get(self.path, etag(data))}"')
+        self.send_header("X-Repo-Commit", COMMIT)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
         self.end_headers()
+        stall = srv.stall.pop(self.path, None) if send_body else None
+        if stall is not None:  # send that many bytes, then nothing until the client gives up
+            self.wfile.write(data[start : start + stall])
+            self.wfile.flush()
+            time.sleep(8)
+            return
         if send_body:
             self.wfile.write(data[start:end])
 
@@ -153,7 +177,7 @@ def standins() -> tuple[dict[str, bytes], dict[str, str]]:
 @pytest.fixture(scope="module")
 def server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.files, srv.redirects, srv.log = {}, {}, []
+    srv.files, srv.redirects, srv.log, srv.stall, srv.etags = {}, {}, [], {}, {}
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -165,6 +189,8 @@ def server():
 def srv(server):
     server.files, server.redirects = standins()
     server.log.clear()
+    server.stall.clear()
+    server.etags.clear()
     return server
 
 
@@ -183,7 +209,7 @@ def run(args: list[str], tmp_path: Path, base: str | None, **env_extra: str):
     }
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env.update(HOME=str(home), HWLIB_DATA_DIR=str(tmp_path / "data"))
+    env.update(HOME=str(home), HWLIB_DATA_DIR=str(tmp_path / "data"), HWLIB_PYTHON=sys.executable)
     if base is not None:
         env["HWLIB_DOWNLOAD_BASE"] = base
     env.update(env_extra)
@@ -254,7 +280,9 @@ def test_all_targets_land_in_place_and_a_rerun_fetches_nothing(srv, tmp_path, cl
     srv.log.clear()
     again = run(["all"], tmp_path, base_url(srv), **env)
     assert again.returncode == 0, again.stderr
-    assert srv.log == []
+    # nothing fetched again; the Hub client only asks for the files' ETags (HEAD)
+    assert {method for method, _, _ in srv.log} <= {"HEAD"}
+    assert {path for _, path, _ in srv.log} >= {f"{TS}/TinyStoriesV2-GPT4-train.txt", CHECKPOINT}
     assert "already" in again.stdout
 
 
@@ -268,23 +296,46 @@ def test_selected_targets_fetch_only_those(srv, tmp_path):
 
 
 @pytest.mark.parametrize("client", ["curl", "wget"])
-def test_partial_file_resumes_with_a_range_request(srv, tmp_path, client):
+def test_a_stalled_download_fails_in_one_line_and_the_rerun_resumes_it(srv, tmp_path, client):
     if shutil.which(client) is None:
         pytest.skip(f"{client} is not installed")
-    path = f"{TS}/TinyStoriesV2-GPT4-train.txt"
-    full = srv.files[path]
-    dest = tmp_path / "data" / "tinystories" / "TinyStoriesV2-GPT4-train.txt"
+    full = srv.files[BADWORDS] = _story_bytes(200_000)
+    srv.stall[BADWORDS] = 1000  # the server sends 1000 bytes, then nothing
+    env = dict(HWLIB_DOWNLOAD_NO_VERIFY="1", HWLIB_DOWNLOADER=client, HWLIB_DOWNLOAD_STALL_S="1",
+               HWLIB_DOWNLOAD_RETRIES="0")
+    t0 = time.monotonic()
+    res = run(["badwords"], tmp_path, base_url(srv), **env)
+    assert time.monotonic() - t0 < 4  # the stall limit, not the server, ended it
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad_words_full.txt" in lines[0] and "partial file kept" in lines[0]
+    dest = tmp_path / "data" / "bad_words_full.txt"
+    part = dest.with_name(dest.name + ".part")
+    assert part.read_bytes() == full[:1000] and not dest.exists()
+    srv.log.clear()
+    res = run(["badwords"], tmp_path, base_url(srv), **env)
+    assert res.returncode == 0, res.stderr
+    assert dest.read_bytes() == full and not part.exists()
+    assert not dest.with_name(dest.name + ".part.src").exists()
+    # One GET, ranged: the first 1000 bytes were not fetched again (wget also sends a HEAD).
+    assert [rng for method, _, rng in gets(srv, BADWORDS) if method == "GET"] == ["bytes=1000-"]
+    assert "from byte 1000" in res.stdout
+
+
+@pytest.mark.parametrize("record", [None, "https://example.org/another/file"])
+def test_a_part_file_this_script_did_not_start_is_never_resumed(srv, tmp_path, record):
+    full = srv.files[BADWORDS]
+    dest = tmp_path / "data" / "bad_words_full.txt"
     dest.parent.mkdir(parents=True)
     part = dest.with_name(dest.name + ".part")
-    part.write_bytes(full[:70_000])
-    env = dict(HWLIB_DOWNLOAD_NO_VERIFY="1", HWLIB_DOWNLOADER=client)
-    res = run(["tinystories"], tmp_path, base_url(srv), **env)
+    part.write_bytes(b"junk from somewhere else")  # shorter than the file: looks resumable
+    if record:
+        part.with_name(part.name + ".src").write_text(record + "\n")
+    res = run(["badwords"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1")
     assert res.returncode == 0, res.stderr
-    assert dest.read_bytes() == full
-    assert not part.exists()
-    # One GET, ranged: the first 70000 bytes were not fetched again (wget also sends a HEAD).
-    assert [rng for method, _, rng in gets(srv, path) if method == "GET"] == ["bytes=70000-"]
-    assert "from byte 70000" in res.stdout
+    assert dest.read_bytes() == full  # no junk plus the server's tail
+    assert [rng for m, _, rng in gets(srv, BADWORDS) if m == "GET"] == [None]
+    assert "discard" in res.stdout
 
 
 @pytest.mark.parametrize("client", ["curl", "wget"])
@@ -295,6 +346,7 @@ def test_complete_part_file_is_finished_without_refetching(srv, tmp_path, client
     dest = tmp_path / "data" / "bad_words_full.txt"
     dest.parent.mkdir(parents=True)
     dest.with_name(dest.name + ".part").write_bytes(full)
+    dest.with_name(dest.name + ".part.src").write_text(URLS["badwords"] + "\n")  # ours
     res = run(
         ["badwords"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1", HWLIB_DOWNLOADER=client
     )
@@ -312,6 +364,7 @@ def test_part_file_longer_than_the_remote_is_fetched_anew(srv, tmp_path, client)
     dest = tmp_path / "data" / "bad_words_full.txt"
     dest.parent.mkdir(parents=True)
     dest.with_name(dest.name + ".part").write_bytes(full + b"left over from another version\n")
+    dest.with_name(dest.name + ".part.src").write_text(URLS["badwords"] + "\n")
     res = run(
         ["badwords"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1", HWLIB_DOWNLOADER=client
     )
@@ -426,6 +479,8 @@ def test_cc_crawl_picks_a_line_of_warc_paths(srv, tmp_path):
         {"CC_CRAWL": "CC-MAIN-2024-22", "CC_FILE_INDEX": "0"},
         {"CC_CRAWL": "CC-MAIN-2024-10", "CC_WARC_PATH": f"{CC_DIR[1:]}/warc/{CC_STEM}.warc.gz"},
         {"HWLIB_DOWNLOADER": "aria2c"},
+        {"HWLIB_DOWNLOAD_STALL_S": "0"},
+        {"HWLIB_DOWNLOAD_RETRIES": "-1"},
     ],
 )
 def test_bad_settings_fail_before_any_download(srv, tmp_path, env):
@@ -453,3 +508,69 @@ def test_environment_yml_matches_pyproject():
     assert sorted({name(w) for w in wanted} - have) == []
     assert "python=3.11" in conda
     assert any(re.fullmatch(r"-e \.(\[.*\])?", d) for d in pip)
+
+
+def test_a_final_file_with_the_right_size_but_wrong_bytes_is_refused(srv, tmp_path):
+    dest = tmp_path / "data" / "llama2" / "tokenizer.model"
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(b"\0" * TOKENIZER_SIZE)  # as long as the real file: only sha256 can tell
+    res = run(["tokenizer"], tmp_path, base_url(srv))
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "tokenizer.model" in lines[0] and TOKENIZER_SHA256 in lines[0]
+    assert srv.log == [] and dest.read_bytes() == b"\0" * TOKENIZER_SIZE  # nothing touched
+
+
+def test_a_folder_that_cannot_be_written_is_named_in_one_line(srv, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "llama2").write_text("a file where the folder should be")
+    res = run(["tokenizer"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot create folder" in lines[0] and "llama2" in lines[0]
+    assert srv.log == []
+    if os.geteuid() == 0:  # root writes through any mode bits: the read-only case needs a user
+        return
+    (tmp_path / "data" / "llama2").unlink()
+    (tmp_path / "data").chmod(0o555)
+    try:
+        res = run(["badwords"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1")
+    finally:
+        (tmp_path / "data").chmod(0o755)
+    assert res.returncode == 1 and "not writable" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "curl exit code" not in res.stderr
+
+
+@pytest.mark.skipif(not HAS_HUB, reason="huggingface_hub is not installed")
+def test_hub_targets_go_through_huggingface_hub_which_resumes_a_stalled_transfer(srv, tmp_path):
+    path = f"{TS}/TinyStoriesV2-GPT4-train.txt"
+    chunk = 10 * 1024 * 1024  # the client writes to disk in chunks of 10 MiB
+    full = srv.files[path] = _story_bytes(chunk + 5000)
+    srv.stall[path] = chunk  # the first GET stalls after one chunk
+    env = dict(HWLIB_DOWNLOAD_NO_VERIFY="1", HWLIB_DOWNLOAD_STALL_S="1")
+    res = run(["tinystories"], tmp_path, base_url(srv), **env)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "data" / "tinystories" / "TinyStoriesV2-GPT4-train.txt").read_bytes() == full
+    assert [rng for m, _, rng in gets(srv, path) if m == "GET"] == [None, f"bytes={chunk}-"]
+    assert "hub " in res.stdout
+
+
+@pytest.mark.skipif(not HAS_HUB, reason="huggingface_hub is not installed")
+def test_hub_file_whose_bytes_do_not_match_the_published_sha256_is_removed(srv, tmp_path):
+    srv.etags["/xet-storage/checkpoint"] = "0" * 64  # the Hub's sha256 disagrees with the bytes
+    res = run(["checkpoint"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1")
+    assert res.returncode == 1
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "llama2-42M-babylm.pt" in lines[0] and "0" * 64 in lines[0]
+    assert not (tmp_path / "data" / "checkpoints" / "llama2-42M-babylm.pt").exists()
+
+
+def test_without_huggingface_hub_the_hub_targets_fall_back_to_curl_and_say_so(srv, tmp_path):
+    res = run(["checkpoint"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1",
+              HWLIB_PYTHON="/bin/false")  # a "Python" that cannot import huggingface_hub
+    assert res.returncode == 0, res.stderr
+    said = [line for line in res.stdout.splitlines() if "huggingface_hub not found" in line]
+    assert len(said) == 1
+    ckpt = tmp_path / "data" / "checkpoints" / "llama2-42M-babylm.pt"
+    assert ckpt.read_bytes() == srv.files["/xet-storage/checkpoint"]
+    assert [m for m, _, _ in gets(srv, CHECKPOINT)] == ["GET"]  # curl, not the Hub client
