@@ -1,17 +1,23 @@
 """Reliability, round two (issue 12): a hostile judge API, a tampered verdict cache, evaluation
-that keeps what it computed. Loopback servers only; each case takes well under 3 seconds.
+that keeps what it computed, hostile report inputs, a hostile download server, file modes.
+Loopback servers only; each case takes a few seconds at most.
 
-Every case is a plain function `case_*(tmp_path) -> dict` of figures, listed by
-`reliability_cases()`, so `python -m hwlib.bench reliability` can run the same cases (import this
-file by path and call each) and the pytest run records them in the reliability summary
-(tests/conftest.py sums `record_property("reliability: ...")` over tests whose id names
-test_reliability).
+Every case is a plain function `case_*(tmp_path, monkeypatch) -> dict` of figures, listed by
+`reliability_cases()`; `run_cases()` runs them all outside pytest, so
+`python -m hwlib.bench reliability` can load this file by path and print the same figures, and
+the pytest run records them in the reliability summary (tests/conftest.py sums
+`record_property("reliability: ...")` over tests whose id names test_reliability).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import stat
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +27,10 @@ import pytest
 import torch
 
 from hwlib import evaluate as E
+from hwlib import report as R
 from hwlib.judge import Judge, JudgeConfig, JudgeError, judge_prompt, summarize
 from hwlib.standins import StandInJudge, made_up_verdict
+from hwlib.utils import REPO_ROOT, atomic_write
 
 STORY = "Tom had a red ball. He liked to throw it high. One day the ball went over the fence."
 
@@ -94,7 +102,7 @@ def config(url: str, tmp_path: Path, **kw) -> JudgeConfig:
 
 
 # ------------------------------------------------------------------------------ the cases
-def case_non_string_content_is_an_unparseable_verdict(tmp_path: Path) -> dict:
+def case_non_string_content_is_an_unparseable_verdict(tmp_path: Path, monkeypatch) -> dict:
     """Item 3: content 7, [1, 2] or {"a": 1} is recorded unparseable, never a TypeError."""
     for content in (7, [1, 2], {"a": 1}, [{"type": "text", "text": 5}]):
         with RawServer(lambda c, n, content=content: c.sendall(chat_reply(content))) as srv:
@@ -107,7 +115,7 @@ def case_non_string_content_is_an_unparseable_verdict(tmp_path: Path) -> dict:
     return {"judge replies with non-text content recorded unparseable": 4}
 
 
-def case_broken_http_becomes_judge_error(tmp_path: Path) -> dict:
+def case_broken_http_becomes_judge_error(tmp_path: Path, monkeypatch) -> dict:
     """Item 3: a truncated body (IncompleteRead) and a garbage status line (BadStatusLine)."""
     replies = {
         "IncompleteRead": lambda c, n: c.sendall(chat_reply("x")[:-10]),
@@ -182,7 +190,7 @@ class _ByteLM(E.StoryLM):
         return " la" * (1 + seed % 3)
 
 
-def case_redirect_never_forwards_the_key(tmp_path: Path) -> dict:
+def case_redirect_never_forwards_the_key(tmp_path: Path, monkeypatch) -> dict:
     """Item 4: a redirect to another origin (another port of 127.0.0.1) is refused."""
     with StandInJudge() as other:
         for status in ("301 Moved", "302 Found", "307 Temporary Redirect", "308 Permanent"):
@@ -199,7 +207,7 @@ def case_redirect_never_forwards_the_key(tmp_path: Path) -> dict:
     return {"redirects refused, key kept on its host": 4}
 
 
-def case_drip_and_huge_replies_are_cut(tmp_path: Path) -> dict:
+def case_drip_and_huge_replies_are_cut(tmp_path: Path, monkeypatch) -> dict:
     """Item 5: one deadline per request (a byte every 0.2 s in the body or the headers) and a
     cap on the reply's size (announced, or streamed without a length)."""
     def drip_body(c, n):
@@ -237,7 +245,7 @@ def case_drip_and_huge_replies_are_cut(tmp_path: Path) -> dict:
     return {"dripping or huge judge replies cut off": 4}
 
 
-def case_cached_verdicts_are_validated(tmp_path: Path) -> dict:
+def case_cached_verdicts_are_validated(tmp_path: Path, monkeypatch) -> dict:
     """Item 6: hand-edited cache grades (999, -5, "7", a bool, a bad age group) are asked again."""
     beginning = "Tom had a red"
     bad = [{"grammar": 999, "creativity": 5, "consistency": 5, "age_group": "C"},
@@ -260,10 +268,131 @@ def case_cached_verdicts_are_validated(tmp_path: Path) -> dict:
     return {"tampered cache verdicts refused": len(bad)}
 
 
+def case_report_escapes_and_refuses_malformed_inputs(tmp_path: Path, monkeypatch) -> dict:
+    """Items 17, 18: report.md shows hostile names as text; malformed inputs are one line."""
+    run = tmp_path / "run"
+    (run / "eval").mkdir(parents=True)
+    row = {"step": 1, "loss": 2.0, "lr": 1e-3, "tokens_per_s": 10.0}
+    (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>![t](http://t.example/p.png)"
+    ev = {"config": {"temperature": 0.8, "top_k": None, "top_p": 0.95, "max_new_tokens": 9},
+          "models": [{"name": evil, "params": 1e6, "context": 8}],
+          "bits_per_byte": {evil: {"bits_per_byte": 1.5, "bytes_per_token": 3.0, "stories": 2}},
+          "diversity": {evil: {"distinct_1": 0.5}}, "samples": [{"prompt": evil, evil: evil}],
+          "judge": {"missing": evil}}
+    (run / "eval" / "eval.json").write_text(json.dumps(ev))
+    md = R.build_report(run)["markdown"].read_text()
+    assert "<script" not in md and "<img" not in md and "![t](" not in md
+    bad = {"eval/eval.json": ["[]", '{"models": 5}', json.dumps({**ev, "samples": [{}]})],
+           "metrics.jsonl": ["[1]\n", '{"step": 1}\n', "\n".join([json.dumps(row)] * 2 + ["x"])
+                             + "\n" + json.dumps(row) + "\n"],
+           "summary.json": ['"text"']}
+    n = 0
+    for name, texts in bad.items():
+        good = (run / name).read_bytes() if (run / name).exists() else None
+        for text in texts:
+            (run / name).write_text(text)
+            with pytest.raises(ValueError, match=f"^{str(run / name)}: .*") as e:
+                R.build_report(run)
+            assert "\n" not in str(e.value)
+            n += 1
+        if good is None:
+            (run / name).unlink()
+        else:
+            (run / name).write_bytes(good)
+    return {"report.md hostile names shown as text": 1, "malformed report inputs, one line": n}
+
+
+def case_atomic_write_keeps_the_usual_file_mode(tmp_path: Path, monkeypatch) -> dict:
+    """Item 19: atomic_write publishes 0666 less the umask (not mkstemp's 0600)."""
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o644
+    return {"atomic writes with the usual file mode": 1}
+
+
+def case_download_never_resumes_foreign_parts_and_never_hangs(tmp_path: Path,
+                                                              monkeypatch) -> dict:
+    """Item 7: a .part the script did not start is fetched anew; a stalled server fails the
+    download in one line (partial kept) within the stall limit, and the rerun resumes it."""
+    if shutil.which("curl") is None:
+        pytest.skip("download_data.sh's cases need curl")
+    body = b"badword\n" * 4000
+    state = {"stall": True, "ranges": []}
+
+    def reply(c, n):  # Range-aware; the first GET sends 1000 bytes and then nothing
+        rng = state["ranges"][-1] if state["ranges"] else None
+        start = int(rng) if rng else 0
+        head = (f"HTTP/1.1 {206 if start else 200} X\r\nContent-Length: {len(body) - start}\r\n"
+                + (f"Content-Range: bytes {start}-{len(body) - 1}/{len(body)}\r\n"
+                   if start else "") + "Connection: close\r\n\r\n").encode()
+        if state.pop("stall", False):
+            c.sendall(head + body[:1000])
+            time.sleep(6)
+        else:
+            c.sendall(head + body[start:])
+
+    srv = RawServer(reply)
+    handle = srv._handle
+
+    def recording(conn, n):  # note each request's Range start before answering
+        peek = conn.recv(65536, socket.MSG_PEEK).decode("latin-1")
+        start = [line.split("=")[1].rstrip("-") for line in peek.split("\r\n")
+                 if line.lower().startswith("range:")]
+        state["ranges"].append(start[0] if start else None)
+        handle(conn, n)
+
+    srv._handle = recording
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "bad_words_full.txt.part").write_bytes(b"foreign junk")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HWLIB_", "CC_"))
+           and "proxy" not in k.lower()}
+    env.update(HOME=str(tmp_path), HWLIB_DATA_DIR=str(data), HWLIB_DOWNLOADER="curl",
+               HWLIB_DOWNLOAD_BASE=srv.url.removesuffix("/v1"), HWLIB_DOWNLOAD_NO_VERIFY="1",
+               HWLIB_DOWNLOAD_STALL_S="1", HWLIB_DOWNLOAD_RETRIES="0")
+    script = str(REPO_ROOT / "download_data.sh")
+    with srv:
+        t0 = time.monotonic()
+        first = subprocess.run([script, "badwords"], env=env, capture_output=True, text=True,
+                               timeout=30, stdin=subprocess.DEVNULL)
+        stalled_s = time.monotonic() - t0
+        second = subprocess.run([script, "badwords"], env=env, capture_output=True, text=True,
+                                timeout=30, stdin=subprocess.DEVNULL)
+    assert first.returncode == 1 and len(first.stderr.strip().splitlines()) == 1
+    assert "partial file kept" in first.stderr and stalled_s < 4
+    assert "discard" in first.stdout  # the foreign .part was not resumed
+    assert second.returncode == 0, second.stderr
+    assert (data / "bad_words_full.txt").read_bytes() == body
+    assert state["ranges"] == [None, "1000"]  # fetched anew, then resumed from its own part
+    return {"foreign .part files not resumed": 1, "stalled downloads cut off, then resumed": 1}
+
+
 def reliability_cases() -> dict[str, Callable]:
     """Every case of this file by name: what `python -m hwlib.bench reliability` can run."""
     return {name[len("case_"):]: fn for name, fn in globals().items()
             if name.startswith("case_") and callable(fn)}
+
+
+def run_cases() -> dict[str, int]:
+    """Run every case outside pytest; the summed figures, or AssertionError on the first failure.
+
+    For hwlib.bench: load this file with importlib (spec_from_file_location) and call it.
+    """
+    totals: dict[str, int] = {}
+    for fn in reliability_cases().values():
+        with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+            try:
+                figures = fn(Path(tmp), mp)
+            except pytest.skip.Exception:
+                continue
+        for what, n in figures.items():
+            totals[what] = totals.get(what, 0) + n
+    return totals
 
 
 # --------------------------------------------------------------------------- pytest entries
@@ -275,9 +404,7 @@ def record(record_property):
 
 @pytest.mark.parametrize("name", sorted(reliability_cases()))
 def test_case(name, tmp_path, monkeypatch, record):
-    fn = reliability_cases()[name]
-    args = (tmp_path, monkeypatch) if fn.__code__.co_argcount == 2 else (tmp_path,)
     t0 = time.monotonic()
-    for what, n in fn(*args).items():
+    for what, n in reliability_cases()[name](tmp_path, monkeypatch).items():
         record(what, n)
     assert time.monotonic() - t0 < 5, "a reliability case must take a few seconds at most"
