@@ -215,7 +215,8 @@ writable_dir() {
   fi
   probe="$dir/.hwlib-write-test.$$"
   if ! (: >"$probe") 2>/dev/null; then
-    die "folder $(rel "$dir") is not writable (read-only?); fix its permissions or set HWLIB_DATA_DIR"
+    die "folder $(rel "$dir") is not writable (read-only?);" \
+      "fix its permissions or set HWLIB_DATA_DIR"
   fi
   rm -f "$probe"
 }

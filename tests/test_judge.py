@@ -159,3 +159,19 @@ def test_a_broken_cache_line_is_skipped(tmp_path):
             f.write('{"key": "abc", "verd')  # a kill in the middle of an append
         again = Judge(config(server.base_url, tmp_path))
         assert again.grade("Tom had a red", "ball.")["cached"] and again.requests == 0
+
+
+def test_try_grade_records_failures_keeps_cached_verdicts_and_stops_asking(tmp_path):
+    with StandInJudge() as server:
+        Judge(config(server.base_url, tmp_path)).grade("Tom had a red", "ball.")  # cached now
+    with StandInJudge(lambda p, seen: (401, "")) as server:
+        judge = Judge(config(server.base_url, tmp_path))
+        first = judge.try_grade("Tom had a red", "kite.")
+        assert "HTTP 401" in first["failed"] and judge.failure == first["failed"]
+        assert judge.try_grade("Tom had a red", "boat.") == {"failed": judge.failure,
+                                                              "cached": False}
+        assert judge.try_grade("Tom had a red", "ball.")["cached"]  # the cache still answers
+        assert len(server.requests) == 1  # asked once, not once per item
+    good = {"grammar": 4, "creativity": 6, "consistency": 8, "age_group": "B"}
+    s = summarize([first, good, {"unparseable": True, "answer": "?"}])
+    assert (s["n"], s["unparseable"], s["failed"], s["grammar"]) == (1, 1, 1, 4.0)
