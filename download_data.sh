@@ -279,8 +279,9 @@ kind = None if repo_type == "model" else repo_type
 dest = os.path.join(folder, *filename.split("/"))
 meta = os.path.join(folder, ".cache", "huggingface", "download", filename + ".metadata")
 fresh = not (os.path.exists(dest) and os.path.exists(meta))
-try:
-    etag = get_hf_file_metadata(hf_hub_url(repo, filename, repo_type=kind)).etag or ""
+try:  # a file already there needs no ETag here: hf_hub_download checks it (or works offline)
+    url = hf_hub_url(repo, filename, repo_type=kind)
+    etag = (get_hf_file_metadata(url).etag or "") if fresh else ""
     path = hf_hub_download(repo, filename, repo_type=kind, local_dir=folder)
 except Exception as e:
     text = str(e).strip().splitlines()

@@ -574,3 +574,16 @@ def test_without_huggingface_hub_the_hub_targets_fall_back_to_curl_and_say_so(sr
     ckpt = tmp_path / "data" / "checkpoints" / "llama2-42M-babylm.pt"
     assert ckpt.read_bytes() == srv.files["/xet-storage/checkpoint"]
     assert [m for m, _, _ in gets(srv, CHECKPOINT)] == ["GET"]  # curl, not the Hub client
+
+
+@pytest.mark.skipif(not HAS_HUB, reason="huggingface_hub is not installed")
+def test_a_complete_hub_file_needs_no_server_on_a_rerun(srv, tmp_path):
+    res = run(["checkpoint"], tmp_path, base_url(srv), HWLIB_DOWNLOAD_NO_VERIFY="1")
+    assert res.returncode == 0, res.stderr
+    with socket.socket() as s:  # a port that was just free: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = run(["checkpoint"], tmp_path, f"http://127.0.0.1:{port}", HWLIB_DOWNLOAD_NO_VERIFY="1")
+    assert res.returncode == 0, res.stderr
+    ckpt = tmp_path / "data" / "checkpoints" / "llama2-42M-babylm.pt"
+    assert ckpt.read_bytes() == srv.files["/xet-storage/checkpoint"]
