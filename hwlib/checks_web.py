@@ -28,20 +28,23 @@ def short(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def call(fn, checker: str, *args):
+def run_learner(fn, checker: str, where: str, *args, **kwargs):
     """Run the learner's fn; an unfinished exercise says so, any other crash names the input."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except ExerciseNotDone:
         raise
     except NotImplementedError as e:
         name = getattr(fn, "__qualname__", "the exercise")
         raise ExerciseNotDone(f"{name} is not written yet ({e or 'TODO'})") from None
     except Exception as e:
-        raise AssertionError(
-            f"{checker} failed on {short(args[0] if args else '')}: your function raised "
-            f"{type(e).__name__}: {e}"
-        ) from None
+        raise AssertionError(f"{checker} failed {where}: {type(e).__name__}: {e}") from None
+
+
+def call(fn, checker: str, *args):
+    """run_learner for the web checkers, whose cases are named by their (short) input."""
+    where = f"on {short(args[0] if args else '')}: your function raised"
+    return run_learner(fn, checker, where, *args)
 
 
 def _fail(checker: str, case, diagnosis: str) -> None:
