@@ -180,8 +180,11 @@ def _check_attention_dropout(scores, name: str) -> None:
         raise AssertionError(f"{name} failed {where}: dropout missing: apply self.attn_dropout to "
                              "the probabilities (after the softmax, before @ value)")
     if not _close(left, right):
-        zero_cols = (got == 0).all(dim=-2)  # a whole column dropped: the values were dropped
-        what = "values" if bool(zero_cols.any()) else "output"
+        # Dropped values zero a whole column of the visible (i >= j) part; dropped outputs don't.
+        visible = ~_future(T)
+        zeros = ((left == 0) & visible).sum(dim=-2)
+        mixed = bool(((zeros > 0) & (zeros < visible.sum(dim=-2))).any())
+        what = "output" if mixed else "values"
         raise AssertionError(f"{name} failed {where}: dropout misplaced: applied to the {what}; "
                              "apply it to the probabilities (after the softmax, before @ value)")
     kept = left != 0

@@ -43,7 +43,7 @@ def run_learner(fn, checker: str, where: str, *args, **kwargs):
 
 def call(fn, checker: str, *args):
     """run_learner for the web checkers, whose cases are named by their (short) input."""
-    where = f"on {short(args[0] if args else '')}: your function raised"
+    where = f"on {short(args[0] if args else '')} (your function raised)"
     return run_learner(fn, checker, where, *args)
 
 
