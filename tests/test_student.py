@@ -232,7 +232,8 @@ def test_outputs_counts_and_front_end_state_cleared():
         assert "colab" not in cell["metadata"]
         assert cell["metadata"]["tags"] == ["exercise"]
     assert "".join(student["cells"][1]["source"]).startswith(
-        f"def f():\n    # TODO: write your solution here\n    {TODO_RAISE}\n    raise ExerciseNotDone"
+        f"def f():\n    # TODO: write your solution here\n    {TODO_RAISE}\n"
+        "    raise ExerciseNotDone"
     )
     assert student["cells"][0]["source"] == "# Title"
 
