@@ -282,6 +282,10 @@ def check_scheduler(obj) -> bool:
     lr_at_step written as a method): lr_at_step(step) = base_lr * step / warmup_steps for
     step < warmup_steps, then base_lr; warmup_steps=0 gives base_lr; __call__ = lr_at_step."""
     name = "check_scheduler"
+    if inspect.isclass(obj) and issubclass(obj, torch.optim.lr_scheduler.LRScheduler):
+        raise AssertionError(f"{name} failed: {obj.__name__} is a torch LRScheduler taking the "
+                             "optimizer; the course's API is WarmupLearningRateScheduler(base_lr, "
+                             "warmup_steps) with lr_at_step(step) and __call__(step)")
     cls = _scheduler_class(obj)
     for base, warmup in SCHEDULER_CASES:
         where = f"(base_lr={base}, warmup_steps={warmup})"

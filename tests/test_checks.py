@@ -250,3 +250,12 @@ def test_scheduler_call_type_and_crash():
 
     with pytest.raises(AssertionError, match="RuntimeError: boom"):
         check_scheduler(Broken)
+
+
+def test_torch_lr_scheduler_is_named_as_the_wrong_api():
+    class Old(torch.optim.lr_scheduler.LambdaLR):
+        def __init__(self, optimizer, warmup_steps):
+            super().__init__(optimizer, lambda s: min(1.0, s / warmup_steps))
+
+    with pytest.raises(AssertionError, match=r"Old is a torch LRScheduler .* lr_at_step\(step\)"):
+        check_scheduler(Old)

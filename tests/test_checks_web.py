@@ -4,6 +4,8 @@ kit's own stages among them) and name each wrong answer they claim to name."""
 import html as htmllib
 import re
 import string
+import subprocess
+import sys
 
 import pytest
 from bs4 import BeautifulSoup
@@ -276,3 +278,9 @@ def test_unfinished_web_exercise_is_not_done():
         check_replace_pii(replace_pii)
     with pytest.raises(AssertionError, match=r"your function raised\): KeyError"):
         check_clean_text(lambda t: {}["x"])
+
+
+def test_web_checkers_do_not_import_torch():
+    code = "import sys, hwlib.checks_web; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
