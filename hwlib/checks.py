@@ -80,6 +80,8 @@ def _is_method(fn) -> bool:
 
 def _scores_caller(fn):
     """fn as scores(q, k, v, p, training) -> float tensor; `self` is built per call."""
+    if inspect.ismethod(fn) and isinstance(fn.__self__, nn.Module):
+        fn = fn.__func__  # a learner's bound method: check it on the stand-in, in both modes
     method = _is_method(fn)
 
     def scores(q, k, v, p=0.0, training=False, where=""):
@@ -217,11 +219,11 @@ def check_attention(fn) -> bool:
                                  f"expected {tuple(expected.shape)}: {_diagnose_attention(scores)}")
         if not _close(got, expected):
             again = scores(q, k, v, DROPOUT_P, False, where=where)
-            diagnosis = ("dropout is applied in eval mode: use self.attn_dropout, which is off "
-                         "after model.eval()") if not _close(got, again) or (
-                method and not _close(again, expected)
-                and _close(scores(q, k, v, 0.0, False, where=where), expected)
-            ) else _diagnose_attention(scores)
+            no_dropout = scores(q, k, v, 0.0, False, where=where)
+            diagnosis = _diagnose_attention(scores)
+            if not _close(got, again) or (method and _close(no_dropout, expected)):
+                diagnosis = ("dropout is applied in eval mode: use self.attn_dropout, which is "
+                             "off after model.eval()")
             raise AssertionError(f"{name} failed {where} (max |difference| "
                                  f"{_max_diff(got, expected):.4g}): {diagnosis}")
     if method:  # dropout only once the deterministic part is right: one cause per failure

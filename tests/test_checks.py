@@ -84,12 +84,13 @@ def test_plain_function_accepted(capsys):
     class Attention(torch.nn.Module):  # a bound method of the learner's module works too
         def __init__(self):
             super().__init__()
-            self.attn_dropout = torch.nn.Dropout(0.0)
+            self.attn_dropout = torch.nn.Dropout(0.3)  # in train mode: the checker's self
 
         def compute_query_key_value_scores(self, query, key, value):
             return attention(self, query, key, value)
 
     assert check_attention(Attention().compute_query_key_value_scores) is True
+    assert "(eval and train mode)" in capsys.readouterr().out
     assert check_attention(Attention.compute_query_key_value_scores) is True
 
 
