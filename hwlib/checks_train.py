@@ -33,6 +33,7 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 # --- one optimizer update with gradient accumulation -----------------------------------------
 VOCAB, DIM, LR, CLIP = 13, 8, 0.5, 0.05
+MICRO_BATCHES = 3  # per update; the checker runs two updates
 
 
 class TinyLM(nn.Module):
@@ -50,7 +51,7 @@ class TinyLM(nn.Module):
         return logits, loss
 
 
-def _micro_batches(seed: int, n: int = 3) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _micro_batches(seed: int, n: int = MICRO_BATCHES) -> list[tuple[torch.Tensor, ...]]:
     g = torch.Generator().manual_seed(seed)
     return [(torch.randint(VOCAB, (2, 5), generator=g), torch.randint(VOCAB, (2, 5), generator=g))
             for _ in range(n)]
@@ -104,7 +105,7 @@ def _trajectory(step_fn, grad_clip: float, mistake=None, checker="check_train_st
     params, losses, counts = [], [], []
     for update in range(2):
         batches = _micro_batches(update)
-        where = f"on update {update + 1} (3 micro-batches, grad_clip={grad_clip})"
+        where = f"on update {update + 1} ({MICRO_BATCHES} micro-batches, grad_clip={grad_clip})"
         if mistake is None and step_fn is not None:
             loss = _run(step_fn, checker, where, model, optimizer, scheduler, batches, grad_clip)
         else:
@@ -143,10 +144,10 @@ def check_train_step(fn) -> bool:
         want_p, want_l, _ = _trajectory(None, clip)
         got_p, got_l, got_c = _trajectory(fn, clip)
         for update in range(2):
-            where = f"on update {update + 1} (3 micro-batches, grad_clip={clip})"
+            where = f"on update {update + 1} ({MICRO_BATCHES} micro-batches, grad_clip={clip})"
             if got_c[update] != update + 1:
                 steps = got_c[update] - (got_c[update - 1] if update else 0)
-                diagnosis = (_STEP_MISTAKES["scheduler per micro-batch"] if steps == 3 else
+                diagnosis = (_STEP_MISTAKES["scheduler per micro-batch"] if steps == MICRO_BATCHES else
                              f"the scheduler was stepped {steps} time(s) in one update; step it "
                              "once, after optimizer.step()")
                 raise AssertionError(f"{name} failed {where}: {diagnosis}")
@@ -159,10 +160,9 @@ def check_train_step(fn) -> bool:
                 raise AssertionError(f"{name} failed {where}: returned {type(loss).__name__}; "
                                      "return the mean loss as a Python float (loss.item())")
             if not math.isclose(loss, want_l[update], rel_tol=1e-5):
-                n = 3
-                hint = ("the sum of the micro-batch losses; return their mean" if math.isclose(
-                    loss, want_l[update] * n, rel_tol=1e-5) else "the mean of the micro-batch "
-                    "losses (unscaled), as a float")
+                hint = "the mean of the micro-batch losses (unscaled), as a float"
+                if math.isclose(loss, want_l[update] * MICRO_BATCHES, rel_tol=1e-5):
+                    hint = "the mean of the micro-batch losses, not their sum"
                 raise AssertionError(f"{name} failed {where}: returned loss {loss:.4g}, expected "
                                      f"{hint}")
     print(f"{name}: passed (2 updates of 3 micro-batches, with and without clipping)")

@@ -65,7 +65,7 @@ def test_correct_train_steps_pass(capsys):
     ({"clip_after": True}, "not clipped before optimizer.step()"),
     ({"clip": False}, "not clipped before optimizer.step()"),
     ({"step": False}, "did not change: call optimizer.step()"),
-    ({"ret": "sum"}, "the sum of the micro-batch losses"),
+    ({"ret": "sum"}, "not their sum"),
     ({"ret": "tensor"}, "returned Tensor"),
 ])
 def test_wrong_train_step_named(mistake, diagnosis):
