@@ -147,9 +147,10 @@ def check_train_step(fn) -> bool:
             where = f"on update {update + 1} ({MICRO_BATCHES} micro-batches, grad_clip={clip})"
             if got_c[update] != update + 1:
                 steps = got_c[update] - (got_c[update - 1] if update else 0)
-                diagnosis = (_STEP_MISTAKES["scheduler per micro-batch"] if steps == MICRO_BATCHES else
-                             f"the scheduler was stepped {steps} time(s) in one update; step it "
+                diagnosis = (f"the scheduler was stepped {steps} time(s) in one update; step it "
                              "once, after optimizer.step()")
+                if steps == MICRO_BATCHES:
+                    diagnosis = _STEP_MISTAKES["scheduler per micro-batch"]
                 raise AssertionError(f"{name} failed {where}: {diagnosis}")
             if not _close(got_p[update], want_p[update]):
                 raise AssertionError(f"{name} failed {where}: parameters differ (max "
