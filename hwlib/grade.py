@@ -136,9 +136,12 @@ def grade_notebook(path: Path, chosen: list[Exercise], timeout: int = 600) -> li
     exercise with that error, unless an earlier exercise of the notebook is already not done
     or failing: the crash then most likely follows from it, and is not charged twice.
     """
-    import nbformat
-    from nbclient import NotebookClient
-
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError:
+        raise FileNotFoundError("grading notebooks needs nbclient and ipykernel: "
+                                "pip install nbclient ipykernel") from None
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception as e:
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         results = grade(args.path, args.timeout)
-    except FileNotFoundError as e:
+    except FileNotFoundError as e:  # a bad path, or nbclient missing
         sys.exit(f"error: {e}")
     if not results:
         sys.exit(f"error: {args.path}: no exercise found")
