@@ -8,7 +8,8 @@ name the likely bug in one AssertionError message; return True when right.
 References are computed here from the formula (never imported from the kit's moving code), and on
 a mismatch the common mistakes are recomputed on the same inputs: the one that reproduces the
 learner's output is named. A checker never prints a reference output. The web-data checkers live
-in hwlib.checks_web (no torch there) and are re-exported here.
+in hwlib.checks_web (no torch there), the update-step and next-token ones in hwlib.checks_train;
+all are re-exported here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hwlib.checks_train import check_sample_next, check_train_step  # noqa: F401
 from hwlib.checks_web import (  # noqa: F401  (re-exported: one import for every checker)
     ExerciseNotDone,
     check_clean_text,
@@ -31,7 +33,12 @@ from hwlib.checks_web import (  # noqa: F401  (re-exported: one import for every
     check_replace_pii,
     run_learner,
 )
-from hwlib.checks_train import check_sample_next, check_train_step  # noqa: F401
+
+__all__ = [
+    "ExerciseNotDone", "check_attention", "check_clean_text", "check_deduplicate_texts",
+    "check_heuristic_quality_filter", "check_html_to_text", "check_is_english_text",
+    "check_replace_pii", "check_sample_next", "check_scheduler", "check_train_step",
+]
 
 ATOL, RTOL = 1e-5, 1e-4
 
