@@ -1,31 +1,46 @@
-"""Checkers for the notebooks' exercises: compare with hwlib's reference, name the likely bug.
+"""Checkers for the notebooks' exercises: run the learner's code on the checker's own cases and
+name the likely bug in one AssertionError message; return True when right.
 
-    from hwlib.checks import check_attention, check_scheduler
-    check_attention(compute_query_key_value_scores)    # True, or AssertionError with a diagnosis
+    from hwlib.checks import check_attention, check_scheduler, check_sample_next
+    check_attention(Attention.compute_query_key_value_scores)    # or a plain fn(q, k, v)
     check_scheduler(WarmupLearningRateScheduler)
 
-Each checker runs the learner's code and the reference on several random shapes and seeds. On a
-mismatch it prints the max difference and recomputes the common mistakes on the same inputs; the
-one that reproduces the learner's output is named in the AssertionError.
+References are computed here from the formula (never imported from the kit's moving code), and on
+a mismatch the common mistakes are recomputed on the same inputs: the one that reproduces the
+learner's output is named. A checker never prints a reference output. The web-data checkers live
+in hwlib.checks_web (no torch there), the update-step and next-token ones in hwlib.checks_train;
+all are re-exported here.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import numbers
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
-from hwlib.model import compute_query_key_value_scores as reference_attention
-from hwlib.schedule import WarmupLearningRateScheduler
+from hwlib.checks_train import check_sample_next, check_train_step  # noqa: F401
+from hwlib.checks_web import (  # noqa: F401  (re-exported: one import for every checker)
+    ExerciseNotDone,
+    check_clean_text,
+    check_deduplicate_texts,
+    check_heuristic_quality_filter,
+    check_html_to_text,
+    check_is_english_text,
+    check_replace_pii,
+    run_learner,
+)
+
+__all__ = [
+    "ExerciseNotDone", "check_attention", "check_clean_text", "check_deduplicate_texts",
+    "check_heuristic_quality_filter", "check_html_to_text", "check_is_english_text",
+    "check_replace_pii", "check_sample_next", "check_scheduler", "check_train_step",
+]
 
 ATOL, RTOL = 1e-5, 1e-4
-# (batch, heads, seq_len, head_dim): one query alone, uneven sizes, head_dim from 4 to 32.
-# seq_len != head_dim everywhere, so returning the (T, T) probabilities cannot pass by shape.
-ATTENTION_SHAPES = [(1, 1, 1, 4), (2, 3, 5, 8), (1, 2, 9, 16), (3, 4, 6, 4), (2, 1, 12, 32)]
-DROPOUT_P = 0.5
-PROBE_SHAPE, PROBE_SEED = (2, 3, 7, 8), 1234  # where a failure's cause is diagnosed
 
 
 def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -35,102 +50,99 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     if a.shape != b.shape:
         return math.inf
-    if torch.isnan(a).any() != torch.isnan(b).any():
-        return math.nan
-    return float((a - b).abs().nan_to_num(0.0).max())
+    return float((a - b).abs().nan_to_num(math.inf).max())
 
 
-def _attention(q, k, v, scale=None, mask="causal", axis=-1, fill=float("-inf")):
-    """The reference computation with one knob turned, to reproduce a learner's mistake."""
+_run = run_learner
+
+
+# --- attention scores ------------------------------------------------------------------------
+# (batch, heads, seq_len, head_dim): one query alone, uneven sizes, head_dim from 4 to 32.
+# seq_len != head_dim everywhere, so returning the (T, T) probabilities cannot pass by shape.
+ATTENTION_SHAPES = [(1, 1, 1, 4), (2, 3, 5, 8), (1, 2, 9, 16), (3, 4, 6, 4), (2, 1, 12, 32)]
+PROBE_SHAPE, PROBE_SEED = (2, 3, 7, 8), 1234  # where a failure's cause is diagnosed
+DROPOUT_P = 0.5
+
+
+class _AttentionSelf(nn.Module):
+    """Stand-in for the course's Attention: what its scores method may read from `self`."""
+
+    def __init__(self, n_heads: int, head_dim: int, p: float):
+        super().__init__()
+        self.n_local_heads = self.n_local_kv_heads = self.n_heads = n_heads
+        self.n_rep, self.head_dim, self.dropout = 1, head_dim, p
+        self.attn_dropout = nn.Dropout(p)
+
+
+def _is_method(fn) -> bool:
+    """fn(self, query, key, value) (the course's method) or a plain fn(query, key, value)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
+    return len(required) >= 4 or bool(params and params[0].name == "self")
+
+
+def _scores_caller(fn):
+    """fn as scores(q, k, v, p, training) -> float tensor; `self` is built per call."""
+    if inspect.ismethod(fn) and isinstance(fn.__self__, nn.Module):
+        fn = fn.__func__  # a learner's bound method: check it on the stand-in, in both modes
+    method = _is_method(fn)
+
+    def scores(q, k, v, p=0.0, training=False, where=""):
+        args = (q, k, v)
+        if method:
+            stand_in = _AttentionSelf(q.size(1), q.size(-1), p)
+            stand_in.train(training)
+            args = (stand_in, *args)
+        out = _run(fn, "check_attention", where, *args)
+        if not isinstance(out, torch.Tensor):
+            raise AssertionError(f"check_attention failed {where}: returned "
+                                 f"{type(out).__name__}, not a torch.Tensor")
+        return out.detach().float()
+
+    return scores, method
+
+
+def _future(T: int, diagonal: int = 1) -> torch.Tensor:
+    return torch.ones(T, T, dtype=torch.bool).triu(diagonal)
+
+
+def _probs(q, k, scale=None, mask="causal", axis=-1, fill=float("-inf")) -> torch.Tensor:
+    """Attention probabilities with one knob turned, to reproduce a learner's mistake."""
     scale = 1 / math.sqrt(q.size(-1)) if scale is None else scale
-    scores = q @ k.transpose(-2, -1) * scale  # (B, heads, T, T)
+    scores = q @ k.transpose(-2, -1) * scale  # (B, n_heads, T, T)
     T = q.size(-2)
-    if mask == "causal":
-        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), fill)
-    elif mask == "diagonal":  # masks the query's own position too
-        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(0), fill)
-    elif mask == "inverted":  # keeps the future, hides the past
-        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).tril(-1), fill)
-    return F.softmax(scores, dim=axis) @ v
+    masks = {"causal": _future(T), "diagonal": _future(T, 0), "inverted": _future(T).T}
+    if mask in masks:
+        scores = scores.masked_fill(masks[mask], fill)
+    return F.softmax(scores, dim=axis)
 
 
 def _attention_mistakes(q, k, v) -> dict[str, torch.Tensor]:
     d = q.size(-1)
-    probs = F.softmax(
-        (q @ k.transpose(-2, -1) / math.sqrt(d)).masked_fill(
-            torch.ones(q.size(-2), q.size(-2), dtype=torch.bool).triu(1), float("-inf")
-        ),
-        dim=-1,
-    )
+    unmasked = _probs(q, k, mask=None)
     return {
         "missing causal mask: every query also attends to later positions; set the scores "
-        "above the diagonal to -inf before the softmax": _attention(q, k, v, mask=None),
+        "above the diagonal to -inf before the softmax": unmasked @ v,
+        "mask applied after the softmax: the probabilities of the past no longer sum to 1; "
+        "mask the scores (-inf) before the softmax": unmasked.masked_fill(_future(q.size(-2)), 0)
+        @ v,
         "causal mask inverted: the mask hides the past and keeps the future; mask j > i "
-        "(torch.triu(..., diagonal=1))": _attention(q, k, v, mask="inverted"),
+        "(torch.triu(..., diagonal=1))": _probs(q, k, mask="inverted") @ v,
         "the diagonal is masked too: a query must see its own position (triu with "
-        "diagonal=1), otherwise the first row is all -inf and softmax gives NaN": _attention(
-            q, k, v, mask="diagonal"
-        ),
+        "diagonal=1), otherwise the first row is all -inf and softmax gives NaN":
+        _probs(q, k, mask="diagonal") @ v,
         "masked scores filled with 0 instead of -inf: future positions still get weight "
-        "exp(0) after the softmax": _attention(q, k, v, fill=0.0),
-        "missing 1/sqrt(d) scale: divide q @ k^T by sqrt(head_dim)": _attention(q, k, v, scale=1),
-        "scaled by 1/head_dim instead of 1/sqrt(head_dim)": _attention(q, k, v, scale=1 / d),
+        "exp(0) after the softmax": _probs(q, k, fill=0.0) @ v,
+        "missing 1/sqrt(d) scale: divide q @ k^T by sqrt(head_dim)": _probs(q, k, scale=1) @ v,
+        "scaled by 1/head_dim instead of 1/sqrt(head_dim)": _probs(q, k, scale=1 / d) @ v,
         "softmax over the wrong axis: normalise over the keys (dim=-1), so each query's "
-        "weights sum to 1": _attention(q, k, v, axis=-2),
-        "returned the attention probabilities: multiply them by the values": probs,
+        "weights sum to 1": _probs(q, k, axis=-2) @ v,
+        "returned the attention probabilities: multiply them by the values": _probs(q, k),
     }
-
-
-def _dropout_mistakes(q, k, v, seed: int) -> dict[str, torch.Tensor]:
-    """Dropout applied somewhere other than the attention probabilities, same RNG draws."""
-    d, T = q.size(-1), q.size(-2)
-    future = torch.ones(T, T, dtype=torch.bool).triu(1)
-    scores = (q @ k.transpose(-2, -1) / math.sqrt(d)).masked_fill(future, float("-inf"))
-    torch.manual_seed(seed)
-    on_scores = F.softmax(F.dropout(scores, DROPOUT_P, True), dim=-1) @ v
-    torch.manual_seed(seed)
-    on_output = F.dropout(F.softmax(scores, dim=-1) @ v, DROPOUT_P, True)
-    torch.manual_seed(seed)
-    on_values = F.softmax(scores, dim=-1) @ F.dropout(v, DROPOUT_P, True)
-    return {
-        "dropout misplaced: applied to the scores before the softmax; apply it to the "
-        "probabilities (after the softmax, before @ value)": on_scores,
-        "dropout misplaced: applied to the output; apply it to the probabilities "
-        "(after the softmax, before @ value)": on_output,
-        "dropout misplaced: applied to the values; apply it to the probabilities "
-        "(after the softmax, before @ value)": on_values,
-        "dropout missing: with training=True and dropout_p > 0 the probabilities must go "
-        "through F.dropout(probs, dropout_p, training)": F.softmax(scores, dim=-1) @ v,
-    }
-
-
-def _diagnose(got: torch.Tensor, mistakes: dict[str, torch.Tensor]) -> str:
-    for name, wrong in mistakes.items():
-        if _close(got, wrong):
-            return name
-    return "no common mistake reproduces it; print your scores, mask and probabilities"
-
-
-def _fail(checker: str, where: str, diff: float, diagnosis: str) -> None:
-    print(f"{checker}: mismatch {where}: max |difference| = {diff:.4g}")
-    raise AssertionError(f"{checker} failed {where} (max |difference| {diff:.4g}): {diagnosis}")
-
-
-def _accepts_dropout(fn) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return "dropout_p" in params and "training" in params
-
-
-def _call(fn, checker: str, where: str, *args, **kwargs) -> torch.Tensor:
-    out = fn(*args, **kwargs)
-    if not isinstance(out, torch.Tensor):
-        raise AssertionError(
-            f"{checker} failed {where}: returned {type(out).__name__}, not a torch.Tensor"
-        )
-    return out.detach().float()
 
 
 def _qkv(shape: tuple[int, int, int, int], seed: int) -> tuple[torch.Tensor, ...]:
@@ -138,156 +150,184 @@ def _qkv(shape: tuple[int, int, int, int], seed: int) -> tuple[torch.Tensor, ...
     return tuple(torch.randn(*shape, generator=g) for _ in range(3))
 
 
-def _diagnose_attention(fn, dropout: bool) -> str:
-    """Rerun fn on a probe big enough that every mistake gives a different output.
-
-    The failing case may be too small to tell mistakes apart (with seq_len 1, a missing mask,
-    an inverted one and softmax over the wrong axis all give the right answer).
-    """
+def _diagnose_attention(scores) -> str:
+    """Rerun on a probe big enough that every mistake gives a different output (with seq_len 1,
+    a missing mask, an inverted one and the wrong softmax axis all give the right answer)."""
     q, k, v = _qkv(PROBE_SHAPE, PROBE_SEED)
-    where = "on the diagnosis probe"
     try:
-        if not dropout:
-            kwargs = {"dropout_p": 0.0, "training": False} if _accepts_dropout(fn) else {}
-            got = _call(fn, "check_attention", where, q, k, v, **kwargs)
-            again = _call(fn, "check_attention", where, q, k, v, **kwargs)
-            if not torch.equal(got.nan_to_num(), again.nan_to_num()):
-                return ("two calls on the same inputs differ: dropout (or other randomness) is "
-                        "applied although training=False")
-            if got.shape == (q.size(0), q.size(2), q.size(1), q.size(3)):
-                return "heads and positions swapped: return (batch, heads, seq_len, head_dim)"
-            return _diagnose(got, _attention_mistakes(q, k, v))
-        torch.manual_seed(PROBE_SEED)
-        got = _call(fn, "check_attention", where, q, k, v, dropout_p=DROPOUT_P, training=True)
-        return _diagnose(got, _dropout_mistakes(q, k, v, PROBE_SEED))
+        got = scores(q, k, v, where="on the diagnosis probe")
     except Exception as e:  # the diagnosis must not hide the original failure
         return f"(the diagnosis probe raised {type(e).__name__}: {e})"
+    if got.shape == (q.size(0), q.size(2), q.size(1), q.size(3)):
+        return "heads and positions swapped: return (batch, n_heads, seq_len, head_dim)"
+    for name, wrong in _attention_mistakes(q, k, v).items():
+        if _close(got, wrong):
+            return name
+    return "no common mistake reproduces it; print your scores, mask and probabilities"
+
+
+def _check_attention_dropout(scores, name: str) -> None:
+    """In training mode the probabilities go through self.attn_dropout, nothing else does.
+
+    With value = [I, I] the output is the dropped probabilities twice, so the check accepts any
+    inverted dropout (nn.Dropout, F.dropout or by hand): each entry is 0 or probs / (1 - p).
+    """
+    B, H, T, p = 2, 2, 8, DROPOUT_P
+    q, k, _ = _qkv((B, H, T, 2 * T), 99)
+    eye = torch.eye(T).expand(B, H, T, T)
+    v = torch.cat([eye, eye], dim=-1)  # (B, n_heads, T, 2T)
+    where = f"in training mode (attn_dropout p={p}, batch={B}, heads={H}, seq_len={T})"
+    probs = _probs(q, k)
+    with torch.random.fork_rng(devices=[]):  # the learner's global RNG is left as it was
+        torch.manual_seed(0)
+        got = scores(q, k, v, p, True, where=where)
+        again = scores(q, k, v, p, True, where=where)
+    if got.shape != (B, H, T, 2 * T):
+        raise AssertionError(f"{name} failed {where}: output shape {tuple(got.shape)}")
+    left, right = got[..., :T], got[..., T:]
+    if _close(got, probs.repeat(1, 1, 1, 2)) and _close(again, got):
+        raise AssertionError(f"{name} failed {where}: dropout missing: apply self.attn_dropout to "
+                             "the probabilities (after the softmax, before @ value)")
+    if not _close(left, right):
+        # Dropped values zero a whole column of the visible (i >= j) part; dropped outputs don't.
+        visible = ~_future(T)
+        zeros = ((left == 0) & visible).sum(dim=-2)
+        mixed = bool(((zeros > 0) & (zeros < visible.sum(dim=-2))).any())
+        what = "output" if mixed else "values"
+        raise AssertionError(f"{name} failed {where}: dropout misplaced: applied to the {what}; "
+                             "apply it to the probabilities (after the softmax, before @ value)")
+    kept = left != 0
+    if torch.allclose(left[kept], probs[kept], atol=ATOL, rtol=RTOL) and not kept.all():
+        raise AssertionError(f"{name} failed {where}: dropout not rescaled: kept probabilities "
+                             "must be divided by (1 - p) (nn.Dropout does it)")
+    if not torch.allclose(left[kept], probs[kept] / (1 - p), atol=ATOL, rtol=RTOL):
+        raise AssertionError(f"{name} failed {where}: dropout misplaced: applied to the scores "
+                             "before the softmax; apply it to the probabilities")
+    dropped = float((~kept & (probs > 0)).sum() / (probs > 0).sum())
+    if not 0.3 < dropped < 0.7:
+        raise AssertionError(f"{name} failed {where}: {dropped:.0%} of the probabilities dropped "
+                             f"with p={p}: use self.attn_dropout (its p), not another rate")
 
 
 def check_attention(fn) -> bool:
-    """Check a causal attention fn(query, key, value[, dropout_p, training]) on random inputs.
-
-    Inputs are (batch, heads, seq_len, head_dim) float32; dropout is off for the comparison.
-    When fn takes `dropout_p` and `training`, also checks that dropout is off when not
-    training and sits on the attention probabilities (same seed, same draws as the reference).
-    """
+    """Check the course's compute_query_key_value_scores(self, query, key, value) (or a plain
+    fn(query, key, value)): causal softmax(q k^T / sqrt(head_dim)) v on (B, n_heads, T,
+    head_dim) tensors, keys/values already repeated to every head, self.attn_dropout on the
+    probabilities. The method form is called with a stand-in `self` in eval and train mode."""
     name = "check_attention"
-    with_dropout = _accepts_dropout(fn)
-    off = {"dropout_p": 0.0, "training": False} if with_dropout else {}
-    cases = [(seed, shape, *_qkv(shape, seed)) for seed, shape in enumerate(ATTENTION_SHAPES)]
-    for seed, (B, H, T, D), q, k, v in cases:
-        where = f"on batch={B}, heads={H}, seq_len={T}, head_dim={D} (seed {seed})"
-        expected = reference_attention(q, k, v)
-        got = _call(fn, name, where, q.clone(), k.clone(), v.clone(), **off)
+    scores, method = _scores_caller(fn)
+    for seed, (B, H, T, D) in enumerate(ATTENTION_SHAPES):
+        q, k, v = _qkv((B, H, T, D), seed)
+        where = f"on batch={B}, heads={H}, seq_len={T}, head_dim={D} (seed {seed}, eval mode)"
+        expected = _probs(q, k) @ v
+        got = scores(q.clone(), k.clone(), v.clone(), DROPOUT_P, False, where=where)
         if got.shape != expected.shape:
-            raise AssertionError(
-                f"{name} failed {where}: output shape {tuple(got.shape)}, expected "
-                f"{tuple(expected.shape)}: {_diagnose_attention(fn, dropout=False)}"
-            )
+            raise AssertionError(f"{name} failed {where}: output shape {tuple(got.shape)}, "
+                                 f"expected {tuple(expected.shape)}: {_diagnose_attention(scores)}")
         if not _close(got, expected):
-            _fail(name, where, _max_diff(got, expected), _diagnose_attention(fn, dropout=False))
-    # Dropout only once the deterministic part is right, so each failure has one cause.
-    for seed, (B, H, T, D), q, k, v in cases if with_dropout else []:
-        where = f"on batch={B}, heads={H}, seq_len={T}, head_dim={D} (seed {seed})"
-        expected = reference_attention(q, k, v)
-        got = _call(fn, name, where, q, k, v, dropout_p=DROPOUT_P, training=False)
-        if not _close(got, expected):
-            _fail(name, where + " with dropout_p=0.5, training=False", _max_diff(got, expected),
-                  "dropout must be off when training=False (F.dropout(probs, dropout_p, training))")
-        with torch.random.fork_rng(devices=[]):  # the learner's global RNG is left as it was
-            torch.manual_seed(seed)
-            expected = reference_attention(q, k, v, dropout_p=DROPOUT_P, training=True)
-            torch.manual_seed(seed)
-            got = _call(fn, name, where, q, k, v, dropout_p=DROPOUT_P, training=True)
-            if not _close(got, expected):
-                _fail(name, where + " with dropout_p=0.5, training=True",
-                      _max_diff(got, expected), _diagnose_attention(fn, dropout=True))
-    extra = " (dropout off and on)" if with_dropout else " (dropout off)"
+            again = scores(q, k, v, DROPOUT_P, False, where=where)
+            no_dropout = scores(q, k, v, 0.0, False, where=where)
+            diagnosis = _diagnose_attention(scores)
+            if not _close(got, again) or (method and _close(no_dropout, expected)):
+                diagnosis = ("dropout is applied in eval mode: use self.attn_dropout, which is "
+                             "off after model.eval()")
+            raise AssertionError(f"{name} failed {where} (max |difference| "
+                                 f"{_max_diff(got, expected):.4g}): {diagnosis}")
+    if method:  # dropout only once the deterministic part is right: one cause per failure
+        _check_attention_dropout(scores, name)
+    extra = " (eval and train mode)" if method else " (a plain function: dropout not checked)"
     print(f"{name}: passed on {len(ATTENTION_SHAPES)} random cases{extra}")
     return True
 
 
-# (warmup_steps, optimizer updates run, base lrs of two param groups)
-SCHEDULER_CASES = [
-    (4, 10, (1.0, 0.5)), (10, 16, (3e-4, 1e-3)), (1, 5, (0.1, 0.2)), (7, 7, (2.0, 1.0))
-]
+# --- warmup scheduler ------------------------------------------------------------------------
+# (base_lr, warmup_steps); warmup_steps=0 is the course's default: base lr at every step.
+SCHEDULER_CASES = [(1.0, 4), (3e-4, 10), (0.1, 1), (2.0, 7), (5e-4, 0)]
 
 
-def _lr_trace(cls, warmup: int, updates: int, base_lrs) -> list[list[float]]:
-    """lr of each param group before the first update (step 0) and after each update."""
-    params = [torch.nn.Parameter(torch.zeros(1)) for _ in base_lrs]
-    groups = [{"params": [p], "lr": lr} for p, lr in zip(params, base_lrs)]
-    optimizer = torch.optim.SGD(groups, lr=base_lrs[0])
-    scheduler = cls(optimizer, warmup)
-    trace = [[g["lr"] for g in optimizer.param_groups]]
-    for _ in range(updates):
-        optimizer.step()
-        scheduler.step()
-        trace.append([g["lr"] for g in optimizer.param_groups])
-    return trace
+def _scheduler_class(obj):
+    """The learner's class, or a class wrapped around an lr_at_step(self, step) function."""
+    if inspect.isclass(obj):
+        return obj
+
+    class Wrapped:
+        def __init__(self, base_lr, warmup_steps):
+            self.base_lr, self.warmup_steps = base_lr, warmup_steps
+
+        def __call__(self, step):
+            return self.lr_at_step(step)
+
+    Wrapped.lr_at_step = obj
+    return Wrapped
 
 
-def _step_name(step: int, warmup: int, updates: int) -> str:
-    # Later entries win where the boundaries coincide (warmup_steps=1, or warmup = the last step).
-    names = {updates: "the last step", warmup - 1: "step warmup-1", warmup: "step warmup"}
-    names[0] = "step 0 (before the first update)"
-    return names.get(step, f"step {step}")
-
-
-def _scheduler_diagnosis(trace, step: int, group: int, want: float, base: float, warmup: int):
-    """Name the likely bug from the learner's lr trace at the first wrong step."""
-    got = trace[step][group]
-    factor = got / base
-    if group > 0:  # group 0 was right at this step
-        return "each param group must be scaled from its own base lr (self.base_lrs)"
-    if step > 0 and all(lrs[group] == 0 for lrs in trace[step:]):
-        return ("the lr never rises from 0: scale the base lr (self.base_lrs), not the current lr "
-                "(which is 0 after step 0)")
-    if step == 0:
-        if math.isclose(factor, 1 / warmup, rel_tol=1e-6):
-            return ("off by one at step 0: lr must be 0 before the first update (factor "
-                    "step / warmup_steps, not (step + 1) / warmup_steps)")
-        return "lr at step 0 must be 0: the factor is step / warmup_steps (the HF convention)"
+def _scheduler_diagnosis(got: list[float], base: float, warmup: int, step: int) -> str:
+    """Name the likely bug from the learner's lr sequence at its first wrong step."""
+    factor = got[step] / base
+    if warmup == 0:
+        return "with warmup_steps=0 (the course's default) the lr is base_lr at every step"
+    if step == 0 and math.isclose(factor, 1 / warmup, rel_tol=1e-6):
+        return ("off by one: lr_at_step(0) must be 0 (base_lr * step / warmup_steps, not "
+                "(step + 1)); the loop calls scheduler(update + 1), so update 1 runs at base/W")
+    ramp = [s / warmup if s < warmup else 1.0 for s in range(len(got))]
+    if base != 1 and all(math.isclose(g, r, rel_tol=1e-6, abs_tol=1e-12)
+                         for g, r in zip(got, ramp)):
+        return "the lr ignores base_lr: return base_lr * (the warmup factor)"
     if step < warmup:
-        if factor > want / base:
-            return (f"off by one at step {step}: lr should be {step}/{warmup} of the base lr; "
-                    "yours runs ahead (divide by warmup_steps, not warmup_steps - 1)")
-        return f"off by one at step {step}: lr should be {step}/{warmup} of the base lr; yours lags"
+        want = step / warmup
+        if factor > want:
+            return (f"off by one during warmup: at step {step} the lr is {step}/{warmup} of "
+                    "base_lr; yours runs ahead (divide by warmup_steps, not warmup_steps - 1)")
+        return f"during warmup the lr at step {step} is {step}/{warmup} of base_lr; yours lags"
     if step == warmup and math.isclose(factor, (warmup - 1) / warmup, rel_tol=1e-6):
-        return "off by one at warmup: at step warmup_steps the lr is already the base lr"
+        return "off by one at warmup: from step warmup_steps on the lr is base_lr"
     if factor > 1 + 1e-6:
-        return ("wrong after warmup: the factor keeps growing past 1; clamp it "
-                "(min(1.0, step / warmup_steps))")
-    return f"wrong after warmup: the lr must stay at the base lr (got {factor:.4g} x base)"
+        return "the lr keeps growing after warmup: from step warmup_steps on it is base_lr"
+    return f"after warmup the lr must stay base_lr (got {factor:.4g} x base_lr)"
 
 
-def check_scheduler(cls) -> bool:
-    """Check a warmup LR scheduler class cls(optimizer, warmup_steps) against the reference.
-
-    The convention (Hugging Face's get_constant_schedule_with_warmup): lr = base * step / warmup
-    for step < warmup, then base; so lr is 0 before the first update and the base lr at warmup.
-    Two param groups with different base lrs check that each group is scaled from its own base.
-    """
+def check_scheduler(obj) -> bool:
+    """Check the course's WarmupLearningRateScheduler(base_lr, warmup_steps) (the class, or
+    lr_at_step written as a method): lr_at_step(step) = base_lr * step / warmup_steps for
+    step < warmup_steps, then base_lr; warmup_steps=0 gives base_lr; __call__ = lr_at_step."""
     name = "check_scheduler"
-    for warmup, updates, base_lrs in SCHEDULER_CASES:
-        where_case = f"warmup_steps={warmup}, {updates} updates, base lrs {base_lrs}"
-        want = _lr_trace(WarmupLearningRateScheduler, warmup, updates, base_lrs)
-        try:
-            got = _lr_trace(cls, warmup, updates, base_lrs)
-        except NotImplementedError:  # an exercise not done yet says so, not "checker failed"
-            raise
-        except Exception as e:
-            raise AssertionError(f"{name} failed ({where_case}): {type(e).__name__}: {e}") from e
-        for step, (g_lrs, w_lrs) in enumerate(zip(got, want)):
-            for group, (g, w, base) in enumerate(zip(g_lrs, w_lrs, base_lrs)):
-                if math.isclose(g, w, rel_tol=1e-6, abs_tol=1e-12):
-                    continue
-                diagnosis = _scheduler_diagnosis(got, step, group, w, base, warmup)
-                where = f"at {_step_name(step, warmup, updates)} ({where_case}, group {group})"
-                print(f"{name}: mismatch {where}: expected lr {w:.6g}, got {g:.6g}, "
-                      f"max |difference| = {abs(g - w):.4g}")
-                raise AssertionError(f"{name} failed {where}: expected lr {w:.6g}, got {g:.6g}: "
-                                     f"{diagnosis}")
-    cases = len(SCHEDULER_CASES)
-    print(f"{name}: passed on {cases} warmup lengths (steps 0, warmup-1, warmup, last)")
+    if inspect.isclass(obj) and issubclass(obj, torch.optim.lr_scheduler.LRScheduler):
+        raise AssertionError(f"{name} failed: {obj.__name__} is a torch LRScheduler taking the "
+                             "optimizer; the course's API is WarmupLearningRateScheduler(base_lr, "
+                             "warmup_steps) with lr_at_step(step) and __call__(step)")
+    cls = _scheduler_class(obj)
+    for base, warmup in SCHEDULER_CASES:
+        where = f"(base_lr={base}, warmup_steps={warmup})"
+        sched = _run(cls, name, where, base, warmup)
+        steps = range(warmup + 4)
+        got = []
+        for step in steps:
+            try:
+                lr = _run(sched.lr_at_step, name, f"at step {step} {where}", step)
+            except AssertionError as e:
+                if "ZeroDivisionError" not in str(e):
+                    raise
+                raise AssertionError(f"{name} failed at step {step} {where}: division by zero: "
+                                     "with warmup_steps=0 (the course's default) return base_lr "
+                                     "without dividing by warmup_steps") from None
+            if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
+                raise AssertionError(f"{name} failed at step {step} {where}: returned "
+                                     f"{type(lr).__name__}, not a float")
+            if not math.isfinite(lr):
+                raise AssertionError(f"{name} failed at step {step} {where}: lr is {lr}: with "
+                                     "warmup_steps=0 return base_lr without dividing by it")
+            got.append(float(lr))
+        want = [base * s / warmup if s < warmup else base for s in steps]
+        for step, (g, w) in enumerate(zip(got, want)):
+            if not math.isclose(g, w, rel_tol=1e-6, abs_tol=1e-12):
+                diagnosis = _scheduler_diagnosis(got, base, warmup, step)
+                raise AssertionError(f"{name} failed at step {step} {where}: expected lr {w:.6g}, "
+                                     f"got {g:.6g}: {diagnosis}")
+        called = [_run(sched, name, f"calling scheduler({s}) {where}", s) for s in steps]
+        if any(not isinstance(c, numbers.Real) or not math.isclose(c, g, rel_tol=1e-9)
+               for c, g in zip(called, got)):
+            raise AssertionError(f"{name} failed {where}: scheduler(step) must return "
+                                 "lr_at_step(step) (__call__)")
+    print(f"{name}: passed on {len(SCHEDULER_CASES)} (base_lr, warmup_steps) cases, "
+          "warmup_steps=0 included")
     return True

@@ -6,12 +6,17 @@ import sys
 
 import pytest
 
+import hwlib.student as student_module
+from hwlib.checks import ExerciseNotDone
 from hwlib.student import (
     SolutionMarkerError,
     make_student_notebook,
     strip_solutions,
+    tooling_mentions,
     write_student_version,
 )
+
+TODO_RAISE = "from hwlib.checks import ExerciseNotDone"
 
 
 def code_cell(source, outputs=None, count=1):
@@ -44,20 +49,27 @@ def test_region_replaced_with_todo_at_marker_indentation():
         "\n"
         "print(f(1))"
     )
-    out, n = strip_solutions(src)
+    out, n = strip_solutions(src, explained="02_attention.ipynb, section 'Scores'")
     assert n == 1
     assert out == (
         "def f(x):\n"
         "    y = 2\n"
         "    # TODO: write your solution here\n"
-        "    raise NotImplementedError\n"
+        f"    {TODO_RAISE}\n"
+        "    raise ExerciseNotDone(\"f is not written yet: its steps are explained in "
+        "02_attention.ipynb, section 'Scores'\")\n"
         "\n"
         "print(f(1))"
     )
     ns = {}
     exec(out.split("\nprint")[0], ns)
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError) as err:  # ExerciseNotDone is one
         ns["f"](1)
+    assert isinstance(err.value, ExerciseNotDone)
+    assert err.value._render_traceback_() == [
+        "ExerciseNotDone: f is not written yet: its steps are explained in 02_attention.ipynb, "
+        "section 'Scores'"
+    ]
 
 
 def test_hint_and_several_regions_and_top_level():
@@ -74,14 +86,111 @@ def test_hint_and_several_regions_and_top_level():
     out, n = strip_solutions(src)
     assert n == 2
     lines = out.split("\n")
-    assert lines[:2] == ["# TODO: load the data", "raise NotImplementedError"]
-    assert lines[4:6] == ["\t\t# TODO: write your solution here", "\t\traise NotImplementedError"]
+    assert lines[:2] == ["# TODO: load the data", TODO_RAISE]
+    assert lines[2].startswith("raise ExerciseNotDone('this exercise is not written yet")
+    assert lines[5:7] == ["\t\t# TODO: write your solution here", f"\t\t{TODO_RAISE}"]
+    assert lines[7].startswith("\t\traise ExerciseNotDone('A.g is not written yet")
     assert "data = [1, 2]" not in out and "return 3" not in out
 
 
 def test_source_without_markers_is_unchanged():
-    src = "x = 1\n# BEGIN SOLUTION is only a marker with three hashes\nprint(x)\n"
+    src = "x = 1\n# the solution begins below\nprint(x)\n"
     assert strip_solutions(src) == (src, 0)
+
+
+@pytest.mark.parametrize("begin, end", [
+    ("# BEGIN SOLUTION", "# END SOLUTION"),
+    ("## begin solution", "## end solution"),
+    ("###BEGIN SOLUTION", "###END SOLUTION"),
+    ("#### Begin Solution: hint", "### END_SOLUTION"),
+])
+def test_marker_variants_are_handled(begin, end):
+    out, n = strip_solutions(f"def f():\n    {begin}\n    return 42\n    {end}\n")
+    assert n == 1 and "42" not in out and TODO_RAISE in out
+
+
+@pytest.mark.parametrize("line", [
+    "# BEGIN SOLUTION is only a marker with three hashes",
+    "x = 1  ### BEGIN SOLUTION",
+    "### BEGIN SOLUTION here x = 1",
+])
+def test_lookalike_markers_refused(line):
+    nb = notebook(code_cell(f"{line}\nx = 1\n### END SOLUTION\n"))
+    with pytest.raises(SolutionMarkerError, match=r"^nb\.ipynb, cell 0: line 1 looks like a "):
+        make_student_notebook(nb, name="nb.ipynb")
+
+
+def md_cell(source, tags=()):
+    return {"cell_type": "markdown", "metadata": {"tags": list(tags)}, "source": source}
+
+
+def test_markdown_and_raw_regions_stripped_and_headings_name_the_section():
+    nb = notebook(
+        md_cell("## Exercise: scores\nWrite the scores."),
+        code_cell("def scores():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION\n"),
+        md_cell(["## Questions\n", "Which temperature reads better?\n", "### BEGIN SOLUTION\n",
+                 "Temperature 0.5: greedy repeats itself.\n", "### END SOLUTION\n"]),
+        {"cell_type": "raw", "metadata": {}, "source": "<!-- BEGIN SOLUTION -->\nsecret\n"
+                                                        "<!-- END SOLUTION -->"},
+    )
+    student, n = make_student_notebook(nb, name="nbs/06_generation.ipynb")
+    assert n == 3
+    code = "".join(student["cells"][1]["source"])
+    assert ("scores is not written yet: its steps are explained in 06_generation.ipynb, "
+            "section 'Exercise: scores'") in code
+    answers = "".join(student["cells"][2]["source"])
+    assert "greedy repeats" not in answers and "*Your answer here.*" in answers
+    assert "Which temperature" in answers
+    assert "secret" not in "".join(student["cells"][3]["source"])
+
+
+def test_instructor_cells_dropped_and_tooling_mentions_reported():
+    nb = notebook(
+        md_cell("Run `python -m hwlib.student` to strip solutions.", tags=["instructor"]),
+        code_cell("print(1)"),
+        md_cell("The instructor version uses hwlib.student."),
+    )
+    student, _ = make_student_notebook(nb, name="00_setup.ipynb")
+    assert len(student["cells"]) == 2
+    assert "hwlib.student" not in json.dumps(student["cells"][0])
+    assert tooling_mentions(student, "00_setup.ipynb") == [
+        "00_setup.ipynb, cell 1: mentions 'hwlib.student'; tag the cell 'instructor' to drop it "
+        "from the student version"
+    ]
+
+
+@pytest.mark.parametrize("nb, problem", [
+    ([1, 2], "not a notebook (not a JSON object with a 'cells' list)"),
+    ({"cells": "x"}, "not a notebook"),
+    ({"cells": [3]}, "cell 0: not a JSON object"),
+    ({"cells": [{"cell_type": "code", "source": 3}]}, "cell 0: source is int, not a string"),
+    ({"cells": [{"cell_type": "code", "source": ["a", 1]}]}, "cell 0: source is list, not a"),
+])
+def test_malformed_notebooks_refused_in_one_line(nb, problem, tmp_path):
+    path = tmp_path / "bad.ipynb"
+    path.write_text(json.dumps(nb))
+    with pytest.raises(SolutionMarkerError) as err:
+        write_student_version(path, tmp_path / "out")
+    assert str(err.value).startswith(str(path)) and problem in str(err.value)
+    assert "\n" not in str(err.value) and not (tmp_path / "out").exists()
+
+
+def test_repo_url_calls_the_publish_hook(tmp_path, monkeypatch):
+    calls = []
+
+    def rewrite(nb, url):
+        calls.append(url)
+        nb["metadata"]["repo"] = url
+
+    monkeypatch.setattr(student_module, "rewrite_repo_url", rewrite)
+    (tmp_path / "a.ipynb").write_text(json.dumps(notebook(code_cell("print(1)"))))
+    write_student_version(tmp_path / "a.ipynb", tmp_path / "out", repo_url="https://x/y")
+    assert calls == ["https://x/y"]
+    assert json.loads((tmp_path / "out" / "a.ipynb").read_text())["metadata"]["repo"] == \
+        "https://x/y"
+    monkeypatch.setattr(student_module, "rewrite_repo_url", None)
+    with pytest.raises(SolutionMarkerError, match="needs hwlib.publish"):
+        write_student_version(tmp_path / "a.ipynb", tmp_path / "o2", repo_url="https://x/y")
 
 
 @pytest.mark.parametrize(
@@ -122,8 +231,9 @@ def test_outputs_counts_and_front_end_state_cleared():
         assert cell["outputs"] == [] and cell["execution_count"] is None
         assert "colab" not in cell["metadata"]
         assert cell["metadata"]["tags"] == ["exercise"]
-    assert "".join(student["cells"][1]["source"]) == (
-        "def f():\n    # TODO: write your solution here\n    raise NotImplementedError"
+    assert "".join(student["cells"][1]["source"]).startswith(
+        f"def f():\n    # TODO: write your solution here\n    {TODO_RAISE}\n"
+        "    raise ExerciseNotDone"
     )
     assert student["cells"][0]["source"] == "# Title"
 
