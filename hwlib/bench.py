@@ -18,7 +18,7 @@ def _hf_twin(model):
 
     from transformers import LlamaForCausalLM
 
-    from hwlib.model import export_hf
+    from hwlib.checkpoint import export_hf
 
     with tempfile.TemporaryDirectory() as d:
         export_hf(model, d)
@@ -458,7 +458,7 @@ def _kill_and_resume(tmp, kills: int, seed: int, rng) -> int:
     import torch
 
     from hwlib import train as T
-    from hwlib.model import load_checkpoint
+    from hwlib.checkpoint import load_checkpoint
     from hwlib.stories import generate_stories
     from hwlib.tokenizer import Tokenizer, tokenize_directory, train_tokenizer
     from hwlib.utils import REPO_ROOT, safe_torch_load

@@ -12,10 +12,13 @@ rows asked for are read from disk: memory does not grow with the corpus.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+
+END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories
 
 
 class TokenBlocks:
@@ -90,3 +93,36 @@ class TokenBlocks:
     def __repr__(self) -> str:
         return (f"TokenBlocks({len(self.paths)} files, {self.num_tokens:,} tokens, "
                 f"{len(self):,} blocks of {self.block_size}+1)")
+
+
+def iter_stories(path: str | os.PathLike, limit: int | None = None) -> Iterator[str]:
+    """Stories of a text file, each on one line with whitespace collapsed.
+
+    A file with <|endoftext|> markers (TinyStories' raw files) holds one story between markers;
+    any other file holds one story per line. Streams: a 2 GB file is never held in memory.
+    """
+    count = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        separated = END_OF_TEXT in f.read(1 << 20)
+        f.seek(0)
+        if separated:
+            stories = (" ".join(chunk.split()) for chunk in _between_markers(f))
+        else:
+            stories = (" ".join(line.split()) for line in f)
+        for story in stories:
+            if story:
+                yield story
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+
+def _between_markers(lines) -> Iterator[str]:
+    buf = []
+    for line in lines:
+        while END_OF_TEXT in line:
+            head, line = line.split(END_OF_TEXT, 1)
+            yield " ".join(buf) + " " + head
+            buf = []
+        buf.append(line)
+    yield " ".join(buf)

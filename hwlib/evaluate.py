@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 
 from hwlib.judge import MISSING, Judge, JudgeConfig, JudgeError, cut_mid_sentence, summarize
-from hwlib.model import load_checkpoint
-from hwlib.recipe import iter_stories
-from hwlib.tokenizer import Tokenizer
-from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file, safe_torch_load
+from hwlib.checkpoint import load_checkpoint
+from hwlib.data import iter_stories
+from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer
+from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file
 
 PROMPTS = (
     "Once upon a time, there was a little girl named Lily. She loved to",
@@ -97,9 +97,7 @@ class StoryLM:
 
 class HwlibLM(StoryLM):
     def __init__(self, model, tok: Tokenizer, name: str):
-        if model.config.vocab_size != tok.vocab_size:
-            raise ValueError(f"{name}: the model has {model.config.vocab_size} tokens but the "
-                             f"tokenizer {tok.model_path} has {tok.vocab_size}")
+        check_vocab(model, tok, name)
         self.model, self.tok, self.name = model.eval(), tok, name
         self.max_len, self.num_params = model.config.max_seq_len, model.num_params()
         self.device = model.output.weight.device
@@ -162,12 +160,8 @@ class HFLM(StoryLM):
 def load_hwlib(checkpoint: str, tokenizer: str | None, device) -> HwlibLM:
     """The checkpoint and its tokenizer (the one recorded at training time when not given)."""
     path = require_file(checkpoint)
-    if tokenizer is None:
-        tokenizer = safe_torch_load(path).get("tokenizer")
-        if not tokenizer or not Path(tokenizer).exists():
-            raise FileNotFoundError(f"{path}: pass --tokenizer (the checkpoint records "
-                                    f"{tokenizer!r}, which is not there)")
-    return HwlibLM(load_checkpoint(path, device), Tokenizer(tokenizer), f"hwlib {path.stem}")
+    tok = checkpoint_tokenizer(path, tokenizer)
+    return HwlibLM(load_checkpoint(path, device), tok, f"hwlib {path.stem}")
 
 
 def load_baseline(name: str, device) -> HFLM:

@@ -35,13 +35,21 @@ from tqdm.auto import tqdm
 
 from hwlib.data import TokenBlocks
 from hwlib.metrics import MetricSinks, metric_line, peak_flops
-from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
+from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.model import Llama, LlamaConfig
 from hwlib.schedule import (
     WarmupCosineScheduler,
     WarmupLearningRateScheduler,
     warmup_steps_from_ratio,
 )
-from hwlib.tokenizer import Tokenizer, tokenize_directory
+from hwlib.sample import sample
+from hwlib.tokenizer import (
+    Tokenizer,
+    check_vocab,
+    checkpoint_tokenizer,
+    load_tokenizer,
+    tokenize_directory,
+)
 from hwlib.utils import (
     DATA_DIR,
     DTYPES,
@@ -49,11 +57,11 @@ from hwlib.utils import (
     atomic_torch_save,
     autocast_context,
     pick_device,
+    require_file,
     safe_torch_load,
     set_seed,
 )
 
-DEFAULT_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
 DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
 
 
@@ -190,11 +198,6 @@ def _check_config(cfg: TrainConfig, world: int) -> int:
     return mb
 
 
-def load_tokenizer(path: str | None) -> Tokenizer:
-    """The tokenizer at `path`, by default Llama-2's (a missing one names its download target)."""
-    return Tokenizer(path or DEFAULT_TOKENIZER)
-
-
 _SUFFIXES = {"train": (".train",), "val": (".val", ".dev"), "test": (".test",)}
 
 
@@ -215,13 +218,6 @@ def _blocks(cfg: TrainConfig, split: str, tok: Tokenizer, d: _Dist) -> TokenBloc
             bins = tokenize_directory(path, cache, **{**kw, "overwrite": False, "progress": False})
     mine = [b for b in bins if Path(b.stem).suffix in _SUFFIXES[split]]  # stories.val.bin
     return TokenBlocks(mine or bins, cfg.block_size, seed=cfg.seed)
-
-
-def check_vocab(model: Llama, tok: Tokenizer, source) -> None:
-    """Refuse a model and a tokenizer whose vocabularies differ (ids would mean other text)."""
-    if model.config.vocab_size != tok.vocab_size:
-        raise ValueError(f"{source}: the model's vocabulary has {model.config.vocab_size} tokens "
-                         f"but the tokenizer's has {tok.vocab_size}; pass the matching --tokenizer")
 
 
 def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama:
@@ -334,7 +330,7 @@ def _load_resume(path: Path, cfg: TrainConfig, tok: Tokenizer) -> dict:
     # Another tokenizer's ids mean other text, even with the same vocabulary size.
     if ck.get("tokenizer_fingerprint", tok.fingerprint) != tok.fingerprint:
         raise ValueError(f"{path}: written with the tokenizer {ck.get('tokenizer')}, now "
-                         f"{cfg.tokenizer or DEFAULT_TOKENIZER}; rerun with the same "
+                         f"{tok.model_path}; rerun with the same "
                          "--tokenizer, or pick another --run_name")
     return ck
 
@@ -416,7 +412,7 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
     if d.device.type == "cuda":  # TF32 for the matmuls autocast leaves in float32 (Ampere+)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     tok = load_tokenizer(cfg.tokenizer)
-    tok_info = {"tokenizer": str(Path(cfg.tokenizer or DEFAULT_TOKENIZER).resolve()),
+    tok_info = {"tokenizer": str(tok.model_path.resolve()),
                 "tokenizer_fingerprint": tok.fingerprint}
     paths, resume = run_paths(cfg), None
     if cfg.auto_resume and paths["resume_checkpoint"].exists():
@@ -534,6 +530,30 @@ def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
     return {**summary, "history": p.history}
 
 
+# ------------------------------------------------------------------------------------ generate
+def generate(cfg: TrainConfig) -> list[Path]:
+    """--option generate: write the greedy and the temperature-0.5 continuation of cfg.prompt."""
+    path = cfg.pretrained_model_path
+    if path is None:  # this run's final checkpoint, else the course's released model
+        path = run_paths(cfg)["checkpoint"]
+        path = path if path.exists() else require_file(DEFAULT_CHECKPOINT, "checkpoint")
+    tok = checkpoint_tokenizer(path, cfg.tokenizer)
+    model = load_checkpoint(path, device=pick_device(cfg.use_gpu))
+    check_vocab(model, tok, path)
+    print(f"loaded {path}")
+    outs = []
+    for temperature, out, top_k, top_p in (
+        (0.0, cfg.generated_sentence_low_temp_out, None, None),
+        (0.5, cfg.generated_sentence_high_temp_out, cfg.top_k, cfg.top_p),
+    ):
+        text = sample(model, tok, cfg.prompt, temperature, top_k, top_p, cfg.max_new_tokens,
+                      seed=cfg.seed)
+        Path(out).write_text(text + "\n")
+        print(f"temperature {temperature}: {text}\nwrote {out}")
+        outs.append(Path(out))
+    return outs
+
+
 # ----------------------------------------------------------------------------------------- CLI
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags, then pretrain or generate; bad input exits with a one-line error."""
@@ -541,9 +561,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if cfg.option == "pretrain":
             train(cfg)
-        else:  # the course's one script also samples; that stage lives in hwlib.sample
-            from hwlib.sample import generate
-
+        else:  # the course's one script also samples
             generate(cfg)
     except (ValueError, OSError, CheckpointError, FloatingPointError) as e:
         sys.exit(f"error: {e}")

@@ -34,7 +34,8 @@ from warcio.warcwriter import WARCWriter
 from hwlib import extract, quality
 from hwlib import preprocess as pp
 from hwlib import train as T
-from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
+from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.model import Llama, LlamaConfig
 from hwlib.sample_data import article_html, http_response
 from hwlib.sample_pages import ARTICLES
 from hwlib.stories import generate_stories

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import torch
 
+import hwlib.tokenizer
 from hwlib import train as T
 from hwlib.data import TokenBlocks
-from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
+from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.model import Llama, LlamaConfig
 from hwlib.stories import write_story_splits
 from hwlib.tokenizer import train_tokenizer
 from hwlib.train import StopTraining, TrainConfig, main, parse_config, train
@@ -282,7 +284,7 @@ def test_block_size_larger_than_the_data(tmp_path, tok):
 
 
 def test_missing_default_tokenizer_names_the_download(tmp_path, stories, monkeypatch):
-    monkeypatch.setattr(T, "DEFAULT_TOKENIZER", tmp_path / "llama2" / "tokenizer.model")
+    monkeypatch.setattr(hwlib.tokenizer, "LLAMA2_TOKENIZER", tmp_path / "llama2" / "tokenizer.model")
     with pytest.raises(FileNotFoundError, match=r"download_data.sh tokenizer"):
         train(config(tmp_path, stories, tok, tokenizer=None))
 
