@@ -459,6 +459,7 @@ def _kill_and_resume(tmp, kills: int, seed: int, rng) -> int:
 
     from hwlib import train as T
     from hwlib.checkpoint import load_checkpoint
+    from hwlib.cli import config_to_flags
     from hwlib.stories import generate_stories
     from hwlib.tokenizer import Tokenizer, tokenize_directory, train_tokenizer
     from hwlib.utils import REPO_ROOT, safe_torch_load
@@ -477,9 +478,7 @@ def _kill_and_resume(tmp, kills: int, seed: int, rng) -> int:
     with contextlib.redirect_stdout(io.StringIO()):  # its metric lines are not the figures
         straight = T.train(T.TrainConfig(**kw, out_dir=str(tmp / "straight")))
     cfg = T.TrainConfig(**kw, out_dir=str(tmp / "killed"))
-    flags = [f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}"
-             for k, v in vars(cfg).items() if v is not None]
-    cmd = [sys.executable, "-m", "hwlib.train", *flags, "--auto_resume"]
+    cmd = [sys.executable, "-m", "hwlib.train", *config_to_flags(cfg), "--auto_resume"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     resume, points, redone, startup = T.run_paths(cfg)["resume_checkpoint"], [], 0, []
     for target in sorted(rng.sample(range(2, steps - 1), kills)):

@@ -26,9 +26,9 @@ from pathlib import Path
 import torch
 
 from hwlib.checkpoint import export_hf, load_checkpoint
-from hwlib.model import Llama, LlamaConfig
 from hwlib.data import iter_stories
 from hwlib.metrics import PEAK_FLOPS
+from hwlib.model import Llama, LlamaConfig
 from hwlib.tokenizer import check_vocab, checkpoint_tokenizer
 from hwlib.train import TrainConfig, train
 from hwlib.utils import DATA_DIR, atomic_write, autocast_context, require_file

@@ -33,16 +33,17 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.cli import config_parser, flag, from_namespace
 from hwlib.data import TokenBlocks
 from hwlib.metrics import MetricSinks, metric_line, peak_flops
-from hwlib.checkpoint import load_checkpoint, save_checkpoint
 from hwlib.model import Llama, LlamaConfig
+from hwlib.sample import sample
 from hwlib.schedule import (
     WarmupCosineScheduler,
     WarmupLearningRateScheduler,
     warmup_steps_from_ratio,
 )
-from hwlib.sample import sample
 from hwlib.tokenizer import (
     Tokenizer,
     check_vocab,
@@ -65,64 +66,61 @@ from hwlib.utils import (
 DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
 
 
-def _arg(default, help: str, **kw):
-    return field(default=default, metadata={"help": help, **kw})
-
-
 @dataclass
 class TrainConfig:
     """Every field is the command-line flag of the same name; the course's flags come first."""
 
-    data_path: str = _arg(str(DATA_DIR / "stories"), "folder of raw text files to train on")
-    tokenized_dir: str | None = _arg(None, "token cache folder (default: <data_path>/tokenized)")
-    overwrite_tokenized: bool = _arg(False, "re-tokenize even when the cache is up to date")
-    block_size: int = _arg(512, "tokens per training sequence")
-    batch_size: int = _arg(8, "sequences per optimizer update, summed over all processes")
-    micro_batch_size: int | None = _arg(None, "sequences per forward pass (default: batch_size)")
-    epochs: int = _arg(5, "passes over the training blocks")
-    lr: float = _arg(1e-3, "peak learning rate (AdamW)")
-    warmup_steps: int = _arg(0, "updates of linear warmup from 0")
-    warmup_ratio: float = _arg(0.0, "warmup as a fraction of all updates, when warmup_steps=0")
-    val_path: str | None = _arg(None, "folder of validation text")
-    val_tokenized_dir: str | None = _arg(None, "token cache folder for val_path")
-    val_per_steps: int = _arg(0, "validate every N updates (0: only at each epoch's end)")
-    test_path: str | None = _arg(None, "folder of test text, evaluated once at the end")
-    test_tokenized_dir: str | None = _arg(None, "token cache folder for test_path")
-    auto_resume: bool = _arg(False, "continue from <out_dir>/<run_name>/<run_name>-resume.pt")
-    run_name: str = _arg("run", "names the run folder and its checkpoints")
-    use_gpu: bool = _arg(False, "train on CUDA (or Apple MPS) when available")
-    wandb_project: str | None = _arg(None, "log to this wandb project (skipped if not installed)")
-    wandb_entity: str | None = _arg(None, "wandb team")
-    seed: int = _arg(1337, "seeds init, data order and sampling")
-    option: str = _arg("generate", "what to run", choices=("pretrain", "generate"))
-    pretrained_model_path: str | None = _arg(None, "pretrain: start from it if the file exists; "
-                                             "generate: the model (default: this run's final)")
-    generated_sentence_low_temp_out: str = _arg("generated-sentence-temp-0.txt", "greedy text")
-    generated_sentence_high_temp_out: str = _arg("generated-sentence-temp-1.txt", "temp 0.5 text")
+    data_path: str = flag(str(DATA_DIR / "stories"), "folder of raw text files to train on")
+    tokenized_dir: str | None = flag(None, "token cache folder (default: <data_path>/tokenized)")
+    overwrite_tokenized: bool = flag(False, "re-tokenize even when the cache is up to date")
+    block_size: int = flag(512, "tokens per training sequence")
+    batch_size: int = flag(8, "sequences per optimizer update, summed over all processes")
+    micro_batch_size: int | None = flag(None, "sequences per forward pass (default: batch_size)")
+    epochs: int = flag(5, "passes over the training blocks")
+    lr: float = flag(1e-3, "peak learning rate (AdamW)")
+    warmup_steps: int = flag(0, "updates of linear warmup from 0")
+    warmup_ratio: float = flag(0.0, "warmup as a fraction of all updates, when warmup_steps=0")
+    val_path: str | None = flag(None, "folder of validation text")
+    val_tokenized_dir: str | None = flag(None, "token cache folder for val_path")
+    val_per_steps: int = flag(0, "validate every N updates (0: only at each epoch's end)")
+    test_path: str | None = flag(None, "folder of test text, evaluated once at the end")
+    test_tokenized_dir: str | None = flag(None, "token cache folder for test_path")
+    auto_resume: bool = flag(False, "continue from <out_dir>/<run_name>/<run_name>-resume.pt")
+    run_name: str = flag("run", "names the run folder and its checkpoints")
+    use_gpu: bool = flag(False, "train on CUDA (or Apple MPS) when available")
+    wandb_project: str | None = flag(None, "log to this wandb project (skipped if not installed)")
+    wandb_entity: str | None = flag(None, "wandb team")
+    seed: int = flag(1337, "seeds init, data order and sampling")
+    option: str = flag("generate", "what to run", choices=("pretrain", "generate"))
+    pretrained_model_path: str | None = flag(
+        None, "pretrain: start from it if the file exists; generate: the model (default: this "
+        "run's final)", name="pretrained-model-path")  # the course spells this one with hyphens
+    generated_sentence_low_temp_out: str = flag("generated-sentence-temp-0.txt", "greedy text")
+    generated_sentence_high_temp_out: str = flag("generated-sentence-temp-1.txt", "temp 0.5 text")
     # --- hwlib's additions ---
-    model_config: str = _arg("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
-    dropout: float = _arg(0.0, "dropout of a fresh model (the course's hidden_dropout_prob: 0)")
-    tokenizer: str | None = _arg(None, "SentencePiece .model (default: data/llama2's, or for "
+    model_config: str = flag("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
+    dropout: float = flag(0.0, "dropout of a fresh model (the course's hidden_dropout_prob: 0)")
+    tokenizer: str | None = flag(None, "SentencePiece .model (default: data/llama2's, or for "
                                  "generate the checkpoint's own)")
-    max_steps: int = _arg(0, "stop after this many updates (0: run all epochs)")
-    dtype: str = _arg("bfloat16", "CUDA autocast dtype (CPU: float32)", choices=tuple(DTYPES))
-    compile: bool = _arg(False, "torch.compile the model")
-    out_dir: str = _arg("runs", "runs live in <out_dir>/<run_name>")
-    tensorboard: bool = _arg(False, "also write TensorBoard logs")
-    top_k: int | None = _arg(50, "generate: top-k of the temperature-0.5 sample (course: 50)")
-    top_p: float | None = _arg(None, "generate: nucleus p of the temperature-0.5 sample")
-    prompt: str = _arg("Once upon a time,", "generate: the text to continue")
-    max_new_tokens: int = _arg(75, "generate: tokens to add")
-    weight_decay: float = _arg(0.0, "AdamW weight decay of the matrices (course: 0)")
-    grad_clip: float = _arg(1.0, "clip the global gradient norm to this (0: never)")
-    schedule: str = _arg("constant", "lr after warmup", choices=("constant", "cosine"))
-    min_lr_ratio: float = _arg(0.1, "cosine floor, as a fraction of lr")
-    log_interval: int = _arg(10, "updates between metric lines and callback calls")
-    save_every: int = _arg(100, "updates between rolling resume checkpoints")
-    progress: bool = _arg(True, "tqdm bars for tokenizing and steps (metric lines stay)")
-    eval_batches: int = _arg(0, "cap on micro-batches per val/test evaluation (0: all)")
-    num_workers: int | None = _arg(None, "tokenizer processes (default: all cores)")
-    prefetch: int = _arg(2, "updates of batches a background thread reads ahead (0: inline)")
+    max_steps: int = flag(0, "stop after this many updates (0: run all epochs)")
+    dtype: str = flag("bfloat16", "CUDA autocast dtype (CPU: float32)", choices=tuple(DTYPES))
+    compile: bool = flag(False, "torch.compile the model")
+    out_dir: str = flag("runs", "runs live in <out_dir>/<run_name>")
+    tensorboard: bool = flag(False, "also write TensorBoard logs")
+    top_k: int | None = flag(50, "generate: top-k of the temperature-0.5 sample (course: 50)")
+    top_p: float | None = flag(None, "generate: nucleus p of the temperature-0.5 sample")
+    prompt: str = flag("Once upon a time,", "generate: the text to continue")
+    max_new_tokens: int = flag(75, "generate: tokens to add")
+    weight_decay: float = flag(0.0, "AdamW weight decay of the matrices (course: 0)")
+    grad_clip: float = flag(1.0, "clip the global gradient norm to this (0: never)")
+    schedule: str = flag("constant", "lr after warmup", choices=("constant", "cosine"))
+    min_lr_ratio: float = flag(0.1, "cosine floor, as a fraction of lr")
+    log_interval: int = flag(10, "updates between metric lines and callback calls")
+    save_every: int = flag(100, "updates between rolling resume checkpoints")
+    progress: bool = flag(True, "tqdm bars for tokenizing and steps (metric lines stay)")
+    eval_batches: int = flag(0, "cap on micro-batches per val/test evaluation (0: all)")
+    num_workers: int | None = flag(None, "tokenizer processes (default: all cores)")
+    prefetch: int = flag(2, "updates of batches a background thread reads ahead (0: inline)")
 
 
 class StopTraining(Exception):
@@ -138,25 +136,13 @@ _RESUME_KEYS = ("data_path", "block_size", "batch_size", "epochs", "lr", "warmup
 
 def build_parser() -> argparse.ArgumentParser:
     """argparse flags generated from TrainConfig's fields (one source of truth)."""
-    parser = argparse.ArgumentParser("python -m hwlib.train", description=__doc__.split(";")[0])
-    types = {"int": int, "float": float, "str": str}
-    for f in dataclasses.fields(TrainConfig):
-        names = [f"--{f.name}"]
-        if f.name == "pretrained_model_path":  # the course spells this one with hyphens
-            names = ["--pretrained-model-path", "--pretrained_model_path"]
-        kw = {"default": f.default, "help": f.metadata["help"], "dest": f.name}
-        if f.type == "bool":
-            kw["action"] = argparse.BooleanOptionalAction
-        else:
-            kw["type"] = types[f.type.replace(" | None", "")]
-            kw["choices"] = f.metadata.get("choices")
-        parser.add_argument(*names, **kw)
-    return parser
+    return config_parser(TrainConfig, prog="python -m hwlib.train",
+                               description=__doc__.split(";")[0])
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
     """TrainConfig from command-line flags."""
-    return TrainConfig(**vars(build_parser().parse_args(argv)))
+    return from_namespace(TrainConfig, build_parser().parse_args(argv))
 
 
 # ---------------------------------------------------------------------------------------- setup

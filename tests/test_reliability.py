@@ -35,6 +35,7 @@ from hwlib import extract, quality
 from hwlib import preprocess as pp
 from hwlib import train as T
 from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.cli import config_to_flags
 from hwlib.model import Llama, LlamaConfig
 from hwlib.sample_data import article_html, http_response
 from hwlib.sample_pages import ARTICLES
@@ -386,8 +387,7 @@ runpy.run_module("hwlib.train", run_name="__main__", alter_sys=True)
 
 
 def cli_flags(cfg: TrainConfig) -> list[str]:
-    flags = [f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}"
-             for k, v in dataclasses.asdict(cfg).items() if v is not None]
+    flags = config_to_flags(cfg)
     assert T.parse_config(flags) == cfg
     return flags
 

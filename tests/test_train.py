@@ -18,8 +18,9 @@ import torch
 
 import hwlib.tokenizer
 from hwlib import train as T
-from hwlib.data import TokenBlocks
 from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.cli import config_to_flags
+from hwlib.data import TokenBlocks
 from hwlib.model import Llama, LlamaConfig
 from hwlib.stories import write_story_splits
 from hwlib.tokenizer import train_tokenizer
@@ -146,8 +147,7 @@ def test_resume_after_sigkill_of_the_command_line_run(tmp_path, stories, tok):
     cfg = config(tmp_path, stories, tok, max_steps=150, save_every=10, val_path=None,
                  log_interval=1)
     straight = train(dataclasses.replace(cfg, run_name="straight"))
-    flags = [f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}"
-             for k, v in vars(cfg).items() if v is not None]
+    flags = config_to_flags(cfg)
     cmd = [sys.executable, "-m", "hwlib.train", *flags]
     assert parse_config(flags) == cfg
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same kernels as this process's one thread
