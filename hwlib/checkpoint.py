@@ -8,14 +8,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from hwlib.model import Llama, LlamaConfig
+from hwlib.tokenizer import Tokenizer
 from hwlib.utils import CheckpointError, atomic_torch_save, safe_torch_load
 
 _LLAMA2C = {f".w{a}.": f".compute_{b}." for a, b in zip("qkvo", ("query", "key", "value",
@@ -163,3 +167,71 @@ def from_hf(path_or_model) -> Llama:
             w = _permute_rotary(w, heads, to_hf=False)
         ours[name] = w
     return _load_weights(Llama(config), ours, source).eval()
+
+
+# ---- the resume file: a checkpoint plus everything an exact continuation needs ----
+
+@dataclass
+class Progress:
+    """Where a run stands: what a resume file records besides the model and optimizer."""
+
+    step: int = 0  # optimizer updates done
+    epoch: int = 0  # the epoch of the next update
+    pos: int = 0  # updates done in that epoch: the position in ds.order(epoch), in batches
+    best_val_loss: float = math.inf
+    history: list = field(default_factory=list)  # every logged metrics dict
+
+    def advance(self, per_epoch: int) -> int:
+        """Count one update; returns the epoch it belonged to."""
+        epoch, self.step, self.pos = self.epoch, self.step + 1, self.pos + 1
+        if self.pos == per_epoch:
+            self.epoch, self.pos = self.epoch + 1, 0
+        return epoch
+
+
+RESUME_KEYS = ("model", "model_args", "optimizer", "scheduler", "scaler", "rng", "train_config")
+
+
+def rng_state() -> dict:
+    """The RNGs training draws from (dropout): torch's CPU and CUDA generators."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {"torch": torch.get_rng_state(), "cuda": cuda}
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    if s["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+
+
+def save_resume(path: str | os.PathLike, model: Llama, optimizer, scheduler, scaler,
+                progress: dict, train_config: dict, **extra) -> None:
+    """Write the resume file atomically: weights, optimizer, schedule, scaler, RNGs, progress."""
+    state = {"model": model.state_dict(), "model_args": model.config.to_dict(),
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "scaler": scaler.state_dict(), "rng": rng_state(), **progress}
+    atomic_torch_save({**state, "train_config": train_config, **extra}, path)
+
+
+def load_resume(path: str | os.PathLike, train_config: dict, same: tuple[str, ...],
+                tok: Tokenizer) -> dict:
+    """The resume file, refused in one line if corrupt, foreign, or written with other flags.
+
+    `same` names the train_config keys a continuation must share with the run that wrote it.
+    """
+    ck = safe_torch_load(path)
+    needed = set(RESUME_KEYS) | {f.name for f in dataclasses.fields(Progress)}
+    if not isinstance(ck, dict) or not needed <= ck.keys():
+        raise CheckpointError(f"{path}: not a hwlib resume checkpoint (needs {sorted(needed)})")
+    old = ck["train_config"]
+    for k in same:
+        if old.get(k) != train_config[k]:
+            raise ValueError(f"{path}: written with --{k} {old.get(k)!r}, now "
+                             f"{train_config[k]!r}; rerun with the same flags, or pick another "
+                             "--run_name")
+    # Another tokenizer's ids mean other text, even with the same vocabulary size.
+    if ck.get("tokenizer_fingerprint", tok.fingerprint) != tok.fingerprint:
+        raise ValueError(f"{path}: written with the tokenizer {ck.get('tokenizer')}, now "
+                         f"{tok.model_path}; rerun with the same --tokenizer, or pick another "
+                         "--run_name")
+    return ck

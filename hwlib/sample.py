@@ -5,15 +5,33 @@
     next_token_distribution(model, tok, "Once upon a time,", 0.8, None, 0.9)  # [(piece, p), ...]
 
 The course's command line, `python -m hwlib.train --option generate`, finds the checkpoint and
-calls `sample` (hwlib.train.generate).
+calls `write_samples` with GenerateConfig's flags.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
+from hwlib.checkpoint import load_checkpoint
+from hwlib.cli import flag
 from hwlib.model import Llama, filter_logits
-from hwlib.tokenizer import Tokenizer
+from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer
+
+
+@dataclass
+class GenerateConfig:
+    """The course's `--option generate` outputs and sampling flags (python -m hwlib.train)."""
+
+    generated_sentence_low_temp_out: str = flag("generated-sentence-temp-0.txt", "greedy text")
+    generated_sentence_high_temp_out: str = flag("generated-sentence-temp-1.txt", "temp 0.5 text")
+    top_k: int | None = flag(50, "generate: top-k of the temperature-0.5 sample (course: 50)")
+    top_p: float | None = flag(None, "generate: nucleus p of the temperature-0.5 sample")
+    prompt: str = flag("Once upon a time,", "generate: the text to continue")
+    max_new_tokens: int = flag(75, "generate: tokens to add")
 
 
 def _prompt_ids(model: Llama, tokenizer: Tokenizer, prompt: str) -> torch.Tensor:
@@ -89,3 +107,27 @@ def _piece(tokenizer: Tokenizer, token_id: int) -> str:
     ref = tokenizer.encode("a", bos=False)
     text = tokenizer.decode(ref + [token_id])[len(tokenizer.decode(ref)) :]
     return text.replace(" ", "▁") if text else f"<{token_id}>"
+
+
+def write_samples(checkpoint: str | os.PathLike, tokenizer: str | os.PathLike | None,
+                  gen: GenerateConfig, seed: int, device: torch.device | str = "cpu"
+                  ) -> list[Path]:
+    """The course's two texts of gen.prompt: greedy, and temperature 0.5 with top-k/top-p.
+
+    The tokenizer defaults to the one the checkpoint recorded (`checkpoint_tokenizer`).
+    """
+    tok = checkpoint_tokenizer(checkpoint, tokenizer)
+    model = load_checkpoint(checkpoint, device=device)
+    check_vocab(model, tok, checkpoint)
+    print(f"loaded {checkpoint}")
+    outs = []
+    for temperature, out, top_k, top_p in (
+        (0.0, gen.generated_sentence_low_temp_out, None, None),
+        (0.5, gen.generated_sentence_high_temp_out, gen.top_k, gen.top_p),
+    ):
+        text = sample(model, tok, gen.prompt, temperature, top_k, top_p, gen.max_new_tokens,
+                      seed=seed)
+        Path(out).write_text(text + "\n")
+        print(f"temperature {temperature}: {text}\nwrote {out}")
+        outs.append(Path(out))
+    return outs

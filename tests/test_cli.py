@@ -9,7 +9,8 @@ import pytest
 
 from hwlib.cli import config_parser, config_to_flags, flag, from_namespace, parse
 from hwlib.evaluate import EvalConfig
-from hwlib.train import TrainConfig, parse_config
+from hwlib.sample import GenerateConfig
+from hwlib.train import TrainConfig, parse_config, parse_configs
 
 
 @dataclass
@@ -48,7 +49,7 @@ def changed(cfg):
     return dataclasses.replace(cfg, **new)
 
 
-@pytest.mark.parametrize("cls", [TrainConfig, EvalConfig, Demo])
+@pytest.mark.parametrize("cls", [TrainConfig, GenerateConfig, EvalConfig, Demo])
 def test_round_trip_of_every_cli_config(cls):
     base = cls(checkpoint="m.pt") if cls is EvalConfig else cls()
     for cfg in (base, changed(base)):
@@ -58,9 +59,10 @@ def test_round_trip_of_every_cli_config(cls):
 
 
 def test_none_survives_for_an_optional_field_with_a_default():
-    cfg = TrainConfig(top_k=None)  # the default is the course's 50
+    cfg = GenerateConfig(top_k=None)  # the default is the course's 50
     assert config_to_flags(cfg) == ["--top_k=None"]
-    assert parse_config(config_to_flags(cfg)) == cfg
+    assert parse(GenerateConfig, config_to_flags(cfg)) == cfg
+    assert parse_configs(["--top_k=None"])[1] == cfg
 
 
 def test_booleans_have_one_underscore_style():
