@@ -1,4 +1,4 @@
-"""TokenBlocks: block boundaries per file, shifted targets, epoch order, memmap, bad input; stories."""
+"""hwlib.data: TokenBlocks (boundaries, targets, order, memmap, bad input), batches, stories."""
 
 import pickle
 
@@ -82,8 +82,8 @@ def test_empty_and_bad_files(tmp_path, two_files):
 
 def test_iter_stories_reads_both_layouts(tmp_path):
     raw = tmp_path / "raw.txt"  # TinyStories' raw layout: stories between markers
-    raw.write_text("Tom had a ball.\nHe liked it.\n<|endoftext|>\nSue had a  cat.\n\nThe cat slept.\n"
-                   "<|endoftext|>\n<|endoftext|>\nMax ran.")
+    raw.write_text("Tom had a ball.\nHe liked it.\n<|endoftext|>\nSue had a  cat.\n\n"
+                   "The cat slept.\n<|endoftext|>\n<|endoftext|>\nMax ran.")
     assert list(iter_stories(raw)) == ["Tom had a ball. He liked it.",
                                        "Sue had a cat. The cat slept.", "Max ran."]
     assert list(iter_stories(raw, limit=2)) == ["Tom had a ball. He liked it.",
