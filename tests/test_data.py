@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwlib.data import TokenBlocks, iter_stories
+from hwlib.data import TokenBlocks, iter_stories, prefetch
 
 
 @pytest.fixture
@@ -95,3 +95,11 @@ def test_iter_stories_reads_both_layouts(tmp_path):
     inline = tmp_path / "inline.txt"
     inline.write_text("A b.<|endoftext|>C d.\n")
     assert list(iter_stories(inline)) == ["A b.", "C d."]
+
+
+def test_prefetch_keeps_order_and_stops_early():
+    for depth in (0, 1, 3):
+        assert list(prefetch(iter(range(10)), depth)) == list(range(10))
+    it = prefetch(iter(range(10)), 2)
+    assert next(it) == 0
+    it.close()  # a loop that breaks early leaves no thread behind

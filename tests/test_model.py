@@ -15,6 +15,7 @@ from hwlib.model import (
     LlamaConfig,
     apply_rotary_emb,
     compute_query_key_value_scores,
+    filter_logits,
     precompute_rope,
     sample_next,
 )
@@ -273,3 +274,17 @@ def test_rows_stop_at_eos():
     assert out.size(1) == (16 if first[1] is None else max(first.values()) + 1)
     greedy = int(model.generate(x[:1], 1)[0, -1])
     assert model.generate(x[:1], 12, eos_id=greedy).size(1) == 5  # all rows done: stop early
+
+
+def test_filter_logits_rows_are_independent_and_keep_the_top_token():
+    """One filter for sampling and for the notebook's plot: a batch filters row by row."""
+    logits = torch.randn(5, V, generator=torch.Generator().manual_seed(3))
+    for top_k, top_p in ((7, None), (None, 0.3), (4, 0.9), (None, 1e-6)):
+        batch = filter_logits(logits, 0.8, top_k, top_p)
+        rows = torch.stack([filter_logits(row, 0.8, top_k, top_p) for row in logits])
+        assert torch.equal(batch, rows)
+        kept = torch.isfinite(batch)
+        assert kept.gather(1, logits.argmax(1, keepdim=True)).all()  # the argmax always stays
+        if top_k:
+            assert (kept.sum(1) <= top_k).all()
+    assert torch.equal(filter_logits(logits, 2.0), logits / 2.0)  # no filter: just temperature
