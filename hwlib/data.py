@@ -12,10 +12,18 @@ rows asked for are read from disk: memory does not grow with the corpus.
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+
+from hwlib.tokenizer import tokenize_directory
+
+END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories
 
 
 class TokenBlocks:
@@ -90,3 +98,94 @@ class TokenBlocks:
     def __repr__(self) -> str:
         return (f"TokenBlocks({len(self.paths)} files, {self.num_tokens:,} tokens, "
                 f"{len(self):,} blocks of {self.block_size}+1)")
+
+
+SPLIT_SUFFIXES = {"train": (".train",), "val": (".val", ".dev"), "test": (".test",)}
+
+
+def load_split(path: str | os.PathLike | None, cache: str | os.PathLike | None, split: str,
+               block_size: int, seed: int, rank: int = 0, world: int = 1,
+               **tokenize) -> TokenBlocks | None:
+    """A split's blocks (None without its path), its text tokenized into the cache first.
+
+    A folder holding files with the split's suffix (.train; .val or .dev; .test) gives those,
+    else every text file there. Rank 0 tokenizes first, so processes never race on the cache.
+    """
+    if not path:
+        return None
+    if rank == 0:
+        bins = tokenize_directory(path, cache, **tokenize)
+    if world > 1:
+        dist.barrier()
+        if rank != 0:
+            bins = tokenize_directory(path, cache, **{**tokenize, "overwrite": False,
+                                                      "progress": False})
+    mine = [b for b in bins if Path(b.stem).suffix in SPLIT_SUFFIXES[split]]  # stories.val.bin
+    return TokenBlocks(mine or bins, block_size, seed=seed)
+
+
+def micro_batches(ds: TokenBlocks, epoch: int, start: int, batch_size: int, micro: int,
+                  rank: int = 0, world: int = 1, pin: bool = False) -> Iterator[list]:
+    """Per update from `start` on: this process's (x, y) micro-batches, strided over processes.
+
+    Update u takes blocks order[u * batch_size : (u + 1) * batch_size] of the epoch's order, cut
+    into micro-batches of `micro`; process `rank` of `world` takes every world-th of them.
+    """
+    order = ds.order(epoch)
+    for u in range(start, len(order) // batch_size):
+        batch = order[u * batch_size : (u + 1) * batch_size]
+        chunks = [batch[i : i + micro] for i in range(0, batch_size, micro)][rank::world]
+        pairs = [ds.get_batch(idx) for idx in chunks]
+        if pin:  # pinned pages let the copy to the GPU run asynchronously
+            pairs = [(x.pin_memory(), y.pin_memory()) for x, y in pairs]
+        yield pairs
+
+
+def prefetch(it: Iterator, depth: int) -> Iterator:
+    """Yield from `it`, produced `depth` items ahead by one background thread."""
+    if depth <= 0:
+        yield from it
+        return
+    end = object()
+    pool = ThreadPoolExecutor(1)  # one worker, so `it` is advanced in order
+    try:
+        ahead = deque(pool.submit(next, it, end) for _ in range(depth))
+        while (item := ahead.popleft().result()) is not end:
+            ahead.append(pool.submit(next, it, end))
+            yield item
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+# -------------------------------------------------------------------------------- raw stories
+def iter_stories(path: str | os.PathLike, limit: int | None = None) -> Iterator[str]:
+    """Stories of a text file, each on one line with whitespace collapsed.
+
+    A file with <|endoftext|> markers (TinyStories' raw files) holds one story between markers;
+    any other file holds one story per line. Streams: a 2 GB file is never held in memory.
+    """
+    count = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        separated = END_OF_TEXT in f.read(1 << 20)
+        f.seek(0)
+        if separated:
+            stories = (" ".join(chunk.split()) for chunk in _between_markers(f))
+        else:
+            stories = (" ".join(line.split()) for line in f)
+        for story in stories:
+            if story:
+                yield story
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+
+def _between_markers(lines) -> Iterator[str]:
+    buf = []
+    for line in lines:
+        while END_OF_TEXT in line:
+            head, line = line.split(END_OF_TEXT, 1)
+            yield " ".join(buf) + " " + head
+            buf = []
+        buf.append(line)
+    yield " ".join(buf)

@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from hwlib.model import load_checkpoint
+from hwlib.checkpoint import load_checkpoint
 from hwlib.plot import LiveLossPlot
 from hwlib.preprocess import format_funnel, run_pipeline
 from hwlib.sample import sample

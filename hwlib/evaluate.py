@@ -25,17 +25,18 @@ import random
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from hwlib.checkpoint import load_checkpoint
+from hwlib.cli import config_parser, flag, from_namespace
+from hwlib.data import iter_stories
 from hwlib.judge import MISSING, Judge, JudgeConfig, cut_mid_sentence, summarize
-from hwlib.model import load_checkpoint
-from hwlib.recipe import iter_stories
-from hwlib.tokenizer import Tokenizer
-from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file, safe_torch_load
+from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer
+from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file
 
 PROMPTS = (
     "Once upon a time, there was a little girl named Lily. She loved to",
@@ -46,34 +47,30 @@ PROMPTS = (
 )
 
 
-def _arg(default, help: str, **kw):
-    return field(default=default, metadata={"help": help, **kw})
-
-
 @dataclass
 class EvalConfig:
     """Every field is the command-line flag of the same name."""
 
-    checkpoint: str = _arg("", "the hwlib .pt checkpoint to evaluate")
-    tokenizer: str | None = _arg(None, "its sentencepiece .model (default: the one the "
+    checkpoint: str = flag("", "the hwlib .pt checkpoint to evaluate", required=True)
+    tokenizer: str | None = flag(None, "its sentencepiece .model (default: the one the "
                                  "checkpoint recorded)")
-    baseline: str = _arg("gpt2-xl", "transformers causal LM: hub name or local folder; 'none' "
+    baseline: str = flag("gpt2-xl", "transformers causal LM: hub name or local folder; 'none' "
                          "skips it")
-    val_file: str = _arg(str(DATA_DIR / "tinystories" / "stories" / "tinystories.test"),
+    val_file: str = flag(str(DATA_DIR / "tinystories" / "stories" / "tinystories.test"),
                          "held-out stories: one per line, or separated by <|endoftext|>")
-    out: str = _arg("runs/eval", "folder for eval.json (and the judge cache)")
-    max_stories: int = _arg(200, "held-out stories scored for bits per byte")
-    judge_stories: int = _arg(50, "held-out stories cut mid-sentence for the judge")
-    max_new_tokens: int = _arg(200, "tokens per completion")
-    temperature: float = _arg(0.8, "sampling temperature for both models (0: greedy)")
-    top_k: int | None = _arg(None, "top-k for both models")
-    top_p: float | None = _arg(0.95, "nucleus p for both models")
-    stride: int | None = _arg(None, "window stride for texts longer than a model's context "
+    out: str = flag("runs/eval", "folder for eval.json (and the judge cache)")
+    max_stories: int = flag(200, "held-out stories scored for bits per byte")
+    judge_stories: int = flag(50, "held-out stories cut mid-sentence for the judge")
+    max_new_tokens: int = flag(200, "tokens per completion")
+    temperature: float = flag(0.8, "sampling temperature for both models (0: greedy)")
+    top_k: int | None = flag(None, "top-k for both models")
+    top_p: float | None = flag(0.95, "nucleus p for both models")
+    stride: int | None = flag(None, "window stride for texts longer than a model's context "
                               "(default: half the context)")
-    seed: int = _arg(0, "seeds sampling and the choice of stories")
-    use_gpu: bool = _arg(True, "run on CUDA (or Apple MPS) when available")
-    judge_cache: str | None = _arg(None, "verdict cache (default: <out>/judge_cache.jsonl)")
-    judge_requests_per_s: float = _arg(2.0, "judge rate limit")
+    seed: int = flag(0, "seeds sampling and the choice of stories")
+    use_gpu: bool = flag(True, "run on CUDA (or Apple MPS) when available")
+    judge_cache: str | None = flag(None, "verdict cache (default: <out>/judge_cache.jsonl)")
+    judge_requests_per_s: float = flag(2.0, "judge rate limit")
 
 
 # ------------------------------------------------------------------------------------ models
@@ -97,9 +94,7 @@ class StoryLM:
 
 class HwlibLM(StoryLM):
     def __init__(self, model, tok: Tokenizer, name: str):
-        if model.config.vocab_size != tok.vocab_size:
-            raise ValueError(f"{name}: the model has {model.config.vocab_size} tokens but the "
-                             f"tokenizer {tok.model_path} has {tok.vocab_size}")
+        check_vocab(model, tok, name)
         self.model, self.tok, self.name = model.eval(), tok, name
         self.max_len, self.num_params = model.config.max_seq_len, model.num_params()
         self.device = model.output.weight.device
@@ -162,12 +157,8 @@ class HFLM(StoryLM):
 def load_hwlib(checkpoint: str, tokenizer: str | None, device) -> HwlibLM:
     """The checkpoint and its tokenizer (the one recorded at training time when not given)."""
     path = require_file(checkpoint)
-    if tokenizer is None:
-        tokenizer = safe_torch_load(path).get("tokenizer")
-        if not tokenizer or not Path(tokenizer).exists():
-            raise FileNotFoundError(f"{path}: pass --tokenizer (the checkpoint records "
-                                    f"{tokenizer!r}, which is not there)")
-    return HwlibLM(load_checkpoint(path, device), Tokenizer(tokenizer), f"hwlib {path.stem}")
+    tok = checkpoint_tokenizer(path, tokenizer)
+    return HwlibLM(load_checkpoint(path, device), tok, f"hwlib {path.stem}")
 
 
 def load_baseline(name: str, device) -> HFLM:
@@ -334,20 +325,12 @@ def _judge(cfg: EvalConfig, jc: JudgeConfig | None, beginnings: list[str],
 
 def build_parser() -> argparse.ArgumentParser:
     """argparse flags generated from EvalConfig's fields."""
-    p = argparse.ArgumentParser(prog="python -m hwlib.evaluate", description=__doc__.split("\n")[0])
-    types = {"int": int, "float": float, "str": str}
-    for f in dataclasses.fields(EvalConfig):
-        kw = {"default": f.default, "help": f.metadata["help"]}
-        if f.type == "bool":
-            kw["action"] = argparse.BooleanOptionalAction
-        else:
-            kw["type"] = types[f.type.replace(" | None", "")]
-        p.add_argument(f"--{f.name}", required=f.name == "checkpoint", **kw)
-    return p
+    return config_parser(EvalConfig, prog="python -m hwlib.evaluate",
+                               description=__doc__.split("\n")[0])
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = EvalConfig(**vars(build_parser().parse_args(argv)))
+    cfg = from_namespace(EvalConfig, build_parser().parse_args(argv))
     try:
         evaluate(cfg)
     except (ValueError, OSError, CheckpointError, ImportError) as e:

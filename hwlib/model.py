@@ -1,26 +1,21 @@
-"""LLaMA2 in one file: config, RMSNorm, RoPE, attention, SwiGLU, KV-cache generation, checkpoints.
+"""LLaMA2 in one file: config, RMSNorm, RoPE, attention, SwiGLU, KV-cache generation.
 
     model = Llama(LlamaConfig.preset("tiny", vocab_size=512))
     logits, loss = model(tokens, targets)          # (B, T, vocab_size); mean CE, or None
 
-Weight names are the course's (`compute_query`, ...) and llama2.c's (`wq`, ...) load too; export_hf
-writes a transformers LlamaForCausalLM. Speed: `python -m hwlib.bench generate` (or train-step).
+Weight names are the course's (`compute_query`, ...); hwlib.checkpoint loads and saves them (and
+llama2.c's and transformers' names). Speed: `python -m hwlib.bench generate` (or train-step).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-from hwlib.utils import CheckpointError, atomic_torch_save, safe_torch_load
 
 # PyTorch >= 2.5 broadcasts key/value heads inside SDPA; older versions need an explicit repeat.
 _SDPA_GQA = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 5)
@@ -337,167 +332,28 @@ class Llama(nn.Module):
         return idx
 
 
-def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None) -> torch.Tensor:
-    """Next token ids (B,) from logits (B, V): argmax, or a top-k / top-p restricted sample."""
-    if temperature == 0.0:
-        return logits.argmax(dim=-1)
+def filter_logits(logits: torch.Tensor, temperature: float, top_k: int | None = None,
+                  top_p: float | None = None) -> torch.Tensor:
+    """Logits (..., V) over temperature (> 0), tokens outside the top-k and top-p set to -inf.
+
+    Top-k keeps the k largest logits; top-p keeps a token while the tokens ranked above it hold
+    less than p of the probability (so the most likely token always stays).
+    """
     logits = logits.float() / temperature
     if top_k is not None and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # (..., 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         probs = sorted_logits.softmax(dim=-1)
-        # Drop a token once the tokens ranked above it hold top_p (so the first always stays).
         drop = probs.cumsum(dim=-1) - probs >= top_p
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+    return logits
 
 
-# ---- checkpoints: the course's {"model", "model_args"}, llama2.c names, Hugging Face ----
-
-_LLAMA2C = {f".w{a}.": f".compute_{b}." for a, b in zip("qkvo", ("query", "key", "value",
-                                                                "output"))}
-_DERIVED = ("freqs_cos", "freqs_sin", "freqs_cis", "rope_cos", "rope_sin")  # rebuilt from config
-_TIED = ("output.weight", "tok_embeddings.weight")
-
-
-def _few(keys: list) -> str:
-    return f"{keys[:6]}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
-
-
-def _load_weights(model: Llama, state: dict, source) -> Llama:
-    """Strip torch.compile/DDP prefixes, map llama2.c names, drop RoPE tables, load strictly."""
-    renamed = {}
-    for name, tensor in state.items():
-        while name.startswith(("_orig_mod.", "module.")):
-            name = name.split(".", 1)[1]
-        for old, new in _LLAMA2C.items():
-            name = name.replace(old, new)
-        if name.split(".")[-1] not in _DERIVED:
-            renamed[name] = tensor
-    for a, b in (_TIED, _TIED[::-1]):  # one tensor, two names: either one is complete
-        if a in renamed and b not in renamed:
-            renamed[b] = renamed[a]
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(renamed)), sorted(set(renamed) - expected)
-    if missing or unexpected:  # never a silent strict=False
-        raise CheckpointError(f"{source}: weights do not match the config: missing keys "
-                              f"{_few(missing)}, unexpected keys {_few(unexpected)}")
-    try:
-        model.load_state_dict(renamed, strict=True)
-    except RuntimeError as e:  # right names, wrong shapes
-        detail = " ".join(str(e).split("\n")[1:3]).strip()
-        raise CheckpointError(f"{source}: weights do not match the config: {detail}") from None
-    return model
-
-
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> None:
-    """Write {"model": state_dict, "model_args": config dict, **extra} atomically."""
-    for _ in range(2):  # unwrap DDP (.module) and torch.compile (._orig_mod), in either order
-        model = getattr(model, "module", getattr(model, "_orig_mod", model))
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    atomic_torch_save({"model": state, "model_args": model.config.to_dict(), **extra}, path)
-
-
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Llama:
-    """A Llama (eval mode) from a course, hwlib or llama2.c .pt checkpoint; weights_only."""
-    ckpt = safe_torch_load(path, map_location=device)
-    if not isinstance(ckpt, dict) or not {"model", "model_args"} <= set(ckpt):
-        found = _few(sorted(map(str, ckpt))) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path}: not a model checkpoint (no 'model'/'model_args'): {found}")
-    try:  # hostile model_args (no dict, 0 heads, sizes that are text or negative) end here
-        with torch.device(device):
-            model = Llama(LlamaConfig.from_dict(dict(ckpt["model_args"])))
-    except (ValueError, TypeError, ArithmeticError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: cannot build a model from model_args: {e}") from None
-    if not isinstance(ckpt["model"], dict):
-        raise CheckpointError(f"{path}: 'model' is a {type(ckpt['model']).__name__}, not weights")
-    return _load_weights(model, ckpt["model"], path).eval()
-
-
-def _permute_rotary(w: torch.Tensor, n_heads: int, to_hf: bool) -> torch.Tensor:
-    """Reorder each head's q/k rows between interleaved pairs (2i, 2i+1) and halves (i, i + d/2).
-
-    q . k is unchanged when q and k share a row order, so both conventions give the same model.
-    """
-    rows, cols = w.shape
-    half = rows // n_heads // 2
-    shape = (n_heads, half, 2, cols) if to_hf else (n_heads, 2, half, cols)
-    return w.reshape(shape).transpose(1, 2).reshape(rows, cols)
-
-
-_HF = {"attention.compute_query": "self_attn.q_proj", "attention.compute_key": "self_attn.k_proj",
-       "attention.compute_value": "self_attn.v_proj",
-       "attention.compute_output": "self_attn.o_proj", "feed_forward.w1": "mlp.gate_proj",
-       "feed_forward.w2": "mlp.down_proj", "feed_forward.w3": "mlp.up_proj",
-       "attention_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
-       "tok_embeddings": "embed_tokens"}
-
-
-def export_hf(model: Llama, out_dir: str | os.PathLike) -> Path:
-    """Write a transformers LlamaForCausalLM directory (config.json + weights); returns it."""
-    c, out_dir = model.config, Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    hf = {}
-    for name, w in model.state_dict().items():
-        w = w.detach().float().cpu()
-        if name.endswith(("compute_query.weight", "compute_key.weight")):
-            w = _permute_rotary(w, c.n_heads if "query" in name else c.n_kv_heads, to_hf=True)
-        for ours, theirs in _HF.items():
-            name = name.replace(ours, theirs)
-        name = "lm_head.weight" if name == "output.weight" else "model." + name
-        hf[name] = w.contiguous().clone()  # lm_head too: llama.cpp's converter may look for it
-    config = {  # rope_theta for transformers 4.x and llama.cpp, rope_parameters for 5.x
-        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": c.vocab_size,
-        "hidden_size": c.dim, "intermediate_size": c.ffn_dim, "num_hidden_layers": c.n_layers,
-        "num_attention_heads": c.n_heads, "num_key_value_heads": c.n_kv_heads,
-        "head_dim": c.head_dim, "max_position_embeddings": c.max_seq_len, "hidden_act": "silu",
-        "rms_norm_eps": c.layer_norm_eps, "tie_word_embeddings": True, "rope_theta": c.rope_theta,
-        "rope_parameters": {"rope_type": "default", "rope_theta": c.rope_theta},
-        "attention_bias": False, "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2,
-        "torch_dtype": "float32"}
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    try:  # safetensors comes with transformers; plain torch weights load as well
-        from safetensors.torch import save_file
-    except ImportError:
-        atomic_torch_save(hf, out_dir / "pytorch_model.bin")
-    else:
-        save_file(hf, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
-    return out_dir
-
-
-def from_hf(path_or_model) -> Llama:
-    """A Llama from a transformers LlamaForCausalLM, or from a directory that holds one."""
-    hf, source = path_or_model, str(path_or_model)[:80]
-    if isinstance(hf, (str, os.PathLike)):
-        from transformers import LlamaForCausalLM  # the "eval" extra
-
-        hf = LlamaForCausalLM.from_pretrained(str(path_or_model)).float()
-    hc = hf.config
-    # transformers 5 keeps theta in rope_parameters (rope_scaling aliases it); 4.x in rope_theta.
-    rope = getattr(hc, "rope_parameters", None) or getattr(hc, "rope_scaling", None) or {}
-    if rope.get("rope_type", rope.get("type", "default")) != "default":
-        raise ValueError(f"{source}: rope scaling {rope} is not supported")
-    if getattr(hc, "head_dim", None) not in (None, hc.hidden_size // hc.num_attention_heads):
-        raise ValueError(f"{source}: head_dim != hidden_size / num_attention_heads")
-    config = LlamaConfig(
-        vocab_size=hc.vocab_size, dim=hc.hidden_size, n_layers=hc.num_hidden_layers,
-        n_heads=hc.num_attention_heads, n_kv_heads=hc.num_key_value_heads,
-        hidden_dim=hc.intermediate_size, layer_norm_eps=hc.rms_norm_eps,
-        max_seq_len=hc.max_position_embeddings,
-        rope_theta=float(rope.get("rope_theta", getattr(hc, "rope_theta", 10000.0))))
-    sd = {k: v.detach().float().cpu() for k, v in hf.state_dict().items()}
-    emb = sd["model.embed_tokens.weight"]
-    if not torch.equal(sd.pop("lm_head.weight", emb), emb):
-        raise ValueError(f"{source}: lm_head differs from embed_tokens; hwlib ties the two")
-    ours = {}
-    for name, w in sd.items():
-        name = name.removeprefix("model.")
-        for mine, theirs in _HF.items():
-            name = name.replace(theirs, mine)
-        if name.endswith(("compute_query.weight", "compute_key.weight")):
-            heads = config.n_heads if "query" in name else config.n_kv_heads
-            w = _permute_rotary(w, heads, to_hf=False)
-        ours[name] = w
-    return _load_weights(Llama(config), ours, source).eval()
+def sample_next(logits, temperature=0.0, top_k=None, top_p=None, generator=None) -> torch.Tensor:
+    """Next token ids (B,) from logits (B, V): argmax, or a top-k / top-p restricted sample."""
+    if temperature == 0.0:
+        return logits.argmax(dim=-1)
+    probs = filter_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)

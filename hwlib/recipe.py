@@ -20,53 +20,20 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from hwlib.model import Llama, LlamaConfig, export_hf, load_checkpoint
-from hwlib.tokenizer import Tokenizer
+from hwlib.checkpoint import export_hf, load_checkpoint
+from hwlib.data import iter_stories
 from hwlib.metrics import PEAK_FLOPS
-from hwlib.train import TrainConfig, check_vocab, train
-from hwlib.utils import DATA_DIR, atomic_write, autocast_context, require_file, safe_torch_load
+from hwlib.model import Llama, LlamaConfig
+from hwlib.tokenizer import check_vocab, checkpoint_tokenizer
+from hwlib.train import TrainConfig, train
+from hwlib.utils import DATA_DIR, atomic_write, autocast_context, require_file
 
-END_OF_TEXT = "<|endoftext|>"  # TinyStories' separator between multi-line stories
 RECIPE_KEYS = ("tokenizer_vocab_size", "tokens", "notes")  # recipe keys that are not flags
-
-
-# --------------------------------------------------------------------------------------- data
-def iter_stories(path: str | os.PathLike, limit: int | None = None) -> Iterator[str]:
-    """Stories of a text file, each on one line with whitespace collapsed.
-
-    A file with <|endoftext|> markers (TinyStories' raw files) holds one story between markers;
-    any other file holds one story per line. Streams: a 2 GB file is never held in memory.
-    """
-    count = 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        separated = END_OF_TEXT in f.read(1 << 20)
-        f.seek(0)
-        if separated:
-            stories = (" ".join(chunk.split()) for chunk in _between_markers(f))
-        else:
-            stories = (" ".join(line.split()) for line in f)
-        for story in stories:
-            if story:
-                yield story
-                count += 1
-                if limit is not None and count >= limit:
-                    return
-
-
-def _between_markers(lines) -> Iterator[str]:
-    buf = []
-    for line in lines:
-        while END_OF_TEXT in line:
-            head, line = line.split(END_OF_TEXT, 1)
-            yield " ".join(buf) + " " + head
-            buf = []
-        buf.append(line)
-    yield " ".join(buf)
 
 
 def prepare_tinystories(src_dir: str | os.PathLike = DATA_DIR / "tinystories",
@@ -199,16 +166,11 @@ def export(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     llama.cpp converts that folder as it is: python convert_hf_to_gguf.py OUT --outtype f16.
     The tokenizer defaults to the one the checkpoint recorded at training time.
     """
-    ck = safe_torch_load(require_file(checkpoint))
-    if tokenizer is None and isinstance(ck, dict):
-        tokenizer = ck.get("tokenizer")
-    if not tokenizer or not Path(tokenizer).exists():
-        raise FileNotFoundError(f"{checkpoint}: pass --tokenizer (the checkpoint records "
-                                f"{tokenizer!r}, which is not there)")
+    tok = checkpoint_tokenizer(checkpoint, tokenizer)
     model = load_checkpoint(checkpoint)
-    check_vocab(model, Tokenizer(tokenizer), checkpoint)
+    check_vocab(model, tok, checkpoint)
     out = export_hf(model, out_dir)
-    shutil.copyfile(tokenizer, out / "tokenizer.model")
+    shutil.copyfile(tok.model_path, out / "tokenizer.model")
     return out
 
 

@@ -4,19 +4,34 @@
     sample(model, tok, "Once upon a time,", temperature=0.8, top_k=50)   # same args, same text
     next_token_distribution(model, tok, "Once upon a time,", 0.8, None, 0.9)  # [(piece, p), ...]
 
-The course's command line, `python -m hwlib.train --option generate`, runs `generate(cfg)`.
+The course's command line, `python -m hwlib.train --option generate`, finds the checkpoint and
+calls `write_samples` with GenerateConfig's flags.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from hwlib.model import Llama, load_checkpoint
-from hwlib.tokenizer import Tokenizer
-from hwlib.train import DEFAULT_CHECKPOINT, TrainConfig, check_vocab, load_tokenizer, run_paths
-from hwlib.utils import pick_device, require_file, safe_torch_load
+from hwlib.checkpoint import load_checkpoint
+from hwlib.cli import flag
+from hwlib.model import Llama, filter_logits
+from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer
+
+
+@dataclass
+class GenerateConfig:
+    """The course's `--option generate` outputs and sampling flags (python -m hwlib.train)."""
+
+    generated_sentence_low_temp_out: str = flag("generated-sentence-temp-0.txt", "greedy text")
+    generated_sentence_high_temp_out: str = flag("generated-sentence-temp-1.txt", "temp 0.5 text")
+    top_k: int | None = flag(50, "generate: top-k of the temperature-0.5 sample (course: 50)")
+    top_p: float | None = flag(None, "generate: nucleus p of the temperature-0.5 sample")
+    prompt: str = flag("Once upon a time,", "generate: the text to continue")
+    max_new_tokens: int = flag(75, "generate: tokens to add")
 
 
 def _prompt_ids(model: Llama, tokenizer: Tokenizer, prompt: str) -> torch.Tensor:
@@ -53,25 +68,13 @@ def sample(
 def reshape_logits(
     logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None
 ) -> torch.Tensor:
-    """Next-token probabilities (V,) from logits (V,) after temperature, top-k and top-p.
+    """Next-token probabilities (V,) from logits (V,): the distribution `model.generate` draws from.
 
-    The same rules as `hwlib.model.sample_next`: temperature 0 puts all mass on the argmax; top-k
-    keeps the k largest logits; top-p keeps a token while the tokens ranked above it hold less
-    than p of the probability (so the first token always stays).
+    Temperature 0 puts all mass on the argmax; otherwise `hwlib.model.filter_logits`, softmaxed.
     """
-    logits = logits.float()
     if temperature == 0.0:
         return torch.nn.functional.one_hot(logits.argmax(), logits.numel()).float()
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(descending=True)
-        probs = sorted_logits.softmax(dim=-1)
-        drop = probs.cumsum(dim=-1) - probs >= top_p
-        logits = logits.scatter(0, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return logits.softmax(dim=-1)
+    return filter_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
 
 
 @torch.no_grad()
@@ -106,28 +109,24 @@ def _piece(tokenizer: Tokenizer, token_id: int) -> str:
     return text.replace(" ", "▁") if text else f"<{token_id}>"
 
 
-def generate(cfg: TrainConfig) -> list[Path]:
-    """--option generate: write the greedy and the temperature-0.5 continuation of cfg.prompt."""
-    path = cfg.pretrained_model_path
-    if path is None:  # this run's final checkpoint, else the course's released model
-        path = run_paths(cfg)["checkpoint"]
-        path = path if path.exists() else require_file(DEFAULT_CHECKPOINT, "checkpoint")
-    tok_path = cfg.tokenizer
-    if tok_path is None:  # the tokenizer the checkpoint was trained with, if it is still there
-        ck = safe_torch_load(require_file(path))
-        recorded = ck.get("tokenizer") if isinstance(ck, dict) else None  # else refused below
-        tok_path = recorded if isinstance(recorded, str) and Path(recorded).exists() else None
-    tok = load_tokenizer(tok_path)
-    model = load_checkpoint(path, device=pick_device(cfg.use_gpu))
-    check_vocab(model, tok, path)
-    print(f"loaded {path}")
+def write_samples(checkpoint: str | os.PathLike, tokenizer: str | os.PathLike | None,
+                  gen: GenerateConfig, seed: int, device: torch.device | str = "cpu"
+                  ) -> list[Path]:
+    """The course's two texts of gen.prompt: greedy, and temperature 0.5 with top-k/top-p.
+
+    The tokenizer defaults to the one the checkpoint recorded (`checkpoint_tokenizer`).
+    """
+    tok = checkpoint_tokenizer(checkpoint, tokenizer)
+    model = load_checkpoint(checkpoint, device=device)
+    check_vocab(model, tok, checkpoint)
+    print(f"loaded {checkpoint}")
     outs = []
     for temperature, out, top_k, top_p in (
-        (0.0, cfg.generated_sentence_low_temp_out, None, None),
-        (0.5, cfg.generated_sentence_high_temp_out, cfg.top_k, cfg.top_p),
+        (0.0, gen.generated_sentence_low_temp_out, None, None),
+        (0.5, gen.generated_sentence_high_temp_out, gen.top_k, gen.top_p),
     ):
-        text = sample(model, tok, cfg.prompt, temperature, top_k, top_p, cfg.max_new_tokens,
-                      seed=cfg.seed)
+        text = sample(model, tok, gen.prompt, temperature, top_k, top_p, gen.max_new_tokens,
+                      seed=seed)
         Path(out).write_text(text + "\n")
         print(f"temperature {temperature}: {text}\nwrote {out}")
         outs.append(Path(out))

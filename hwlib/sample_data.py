@@ -36,6 +36,7 @@ from hwlib.sample_pages import (
     SPANISH_PAGE,
     TOPIC_EXTRA,
 )
+from hwlib.stories import write_story_splits
 from hwlib.utils import DATA_DIR
 
 # Mild words only: enough to exercise the whole-word, case-insensitive bad-word rule offline.
@@ -320,7 +321,7 @@ def write_topic_dataset(path: str | Path) -> Path:
     return path
 
 
-def write_all(out: str | Path = DATA_DIR, stories: bool = True) -> list[Path]:
+def write_all(out: str | Path = DATA_DIR) -> list[Path]:
     """Regenerate every bundled file under `out`; returns the paths written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -330,11 +331,8 @@ def write_all(out: str | Path = DATA_DIR, stories: bool = True) -> list[Path]:
         write_warc(out / "sample.warc.gz"),
         write_topic_dataset(out / "topic_dataset.json"),
         words,
+        *write_story_splits(out / "stories"),
     ]
-    if stories:
-        from hwlib.stories import write_story_splits  # another stage's module; import on demand
-
-        paths += write_story_splits(out / "stories")
     return paths
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import sentencepiece as spm
 from tqdm.auto import tqdm
 
-from hwlib.utils import DATA_DIR, REPO_ROOT, atomic_write, require_file
+from hwlib.utils import DATA_DIR, REPO_ROOT, atomic_write, require_file, safe_torch_load
 
 TEXT_SUFFIXES = (".train", ".val", ".test", ".txt", ".dev")
 LLAMA2_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
@@ -93,6 +93,38 @@ class Tokenizer:
             flat.append(self.bos_id)
             flat.extend(ids)
         return np.array(flat, dtype=np.uint16)
+
+
+def load_tokenizer(path: str | os.PathLike | None = None) -> Tokenizer:
+    """The tokenizer at `path`, by default Llama-2's (a missing one names its download target)."""
+    return Tokenizer(path or LLAMA2_TOKENIZER)
+
+
+def checkpoint_tokenizer(checkpoint: str | os.PathLike, path: str | os.PathLike | None = None
+                         ) -> Tokenizer:
+    """`path` if given, else the tokenizer a checkpoint recorded at training time.
+
+    The one fallback rule: a checkpoint that records no tokenizer (the course's, llama2.c's) was
+    trained with Llama-2's; one that records a file no longer there is refused, since another
+    tokenizer of the same size would decode its ids into other text without any error.
+    """
+    if path is not None:
+        return Tokenizer(path)
+    ck = safe_torch_load(require_file(checkpoint))
+    recorded = ck.get("tokenizer") if isinstance(ck, dict) else None  # else refused when loaded
+    if recorded is None:
+        return load_tokenizer(None)
+    if not isinstance(recorded, str) or not Path(recorded).exists():
+        raise FileNotFoundError(f"{checkpoint}: pass --tokenizer (the checkpoint records "
+                                f"{recorded!r}, which is not there)")
+    return Tokenizer(recorded)
+
+
+def check_vocab(model, tok: Tokenizer, source) -> None:
+    """Refuse a model (anything with config.vocab_size) whose vocabulary is not the tokenizer's."""
+    if model.config.vocab_size != tok.vocab_size:
+        raise ValueError(f"{source}: the model's vocabulary has {model.config.vocab_size} tokens "
+                         f"but the tokenizer's has {tok.vocab_size}; pass the matching --tokenizer")
 
 
 def _input_lines(files: list[Path]) -> Iterator[str]:

@@ -5,10 +5,10 @@
     python -m hwlib.train --option generate --pretrained-model-path runs/run/run-best.pt
     torchrun --nproc_per_node 2 -m hwlib.train --option pretrain ...   # DDP, same losses
 
-A folder of `*.train`, `*.val` and `*.test` files (data/stories) can be data_path, val_path and
-test_path at once: a split reads the files with its own suffix (.train; .val or .dev; .test) when
-the folder has any, else every text file there. Checkpoints, metrics.jsonl and summary.json go to
-<out_dir>/<run_name>/; `--auto_resume` continues <run_name>-resume.pt exactly where it stopped.
+One folder of `*.train`, `*.val`, `*.test` files can be all three paths (data.load_split).
+Checkpoints, metrics.jsonl and summary.json go to <out_dir>/<run_name>/; `--auto_resume`
+continues <run_name>-resume.pt exactly where it stopped.
+Read top to bottom: setup, one update, evaluation, the two checkpoint kinds, logging, the loop.
 """
 
 from __future__ import annotations
@@ -18,103 +18,86 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from hwlib.data import TokenBlocks
+from hwlib.checkpoint import load_checkpoint, load_resume, save_checkpoint, save_resume
+from hwlib.checkpoint import Progress, set_rng_state
+from hwlib.cli import config_parser, flag, from_namespace
+from hwlib.data import TokenBlocks, load_split, micro_batches, prefetch
 from hwlib.metrics import MetricSinks, metric_line, peak_flops
-from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
-from hwlib.schedule import (
-    WarmupCosineScheduler,
-    WarmupLearningRateScheduler,
-    warmup_steps_from_ratio,
-)
-from hwlib.tokenizer import Tokenizer, tokenize_directory
-from hwlib.utils import (
-    DATA_DIR,
-    DTYPES,
-    CheckpointError,
-    atomic_torch_save,
-    autocast_context,
-    pick_device,
-    safe_torch_load,
-    set_seed,
-)
+from hwlib.model import Llama, LlamaConfig
+from hwlib.distributed import Dist, init_distributed, train_dtype
+from hwlib.sample import GenerateConfig, write_samples
+from hwlib.schedule import WarmupCosineScheduler, WarmupLearningRateScheduler
+from hwlib.schedule import warmup_steps_from_ratio
+from hwlib.tokenizer import Tokenizer, check_vocab, load_tokenizer
+from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, autocast_context, pick_device
+from hwlib.utils import require_file, set_seed
 
-DEFAULT_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
 DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
-
-
-def _arg(default, help: str, **kw):
-    return field(default=default, metadata={"help": help, **kw})
 
 
 @dataclass
 class TrainConfig:
-    """Every field is the command-line flag of the same name; the course's flags come first."""
+    """Every field is the command-line flag of the same name; the course's flags come first.
 
-    data_path: str = _arg(str(DATA_DIR / "stories"), "folder of raw text files to train on")
-    tokenized_dir: str | None = _arg(None, "token cache folder (default: <data_path>/tokenized)")
-    overwrite_tokenized: bool = _arg(False, "re-tokenize even when the cache is up to date")
-    block_size: int = _arg(512, "tokens per training sequence")
-    batch_size: int = _arg(8, "sequences per optimizer update, summed over all processes")
-    micro_batch_size: int | None = _arg(None, "sequences per forward pass (default: batch_size)")
-    epochs: int = _arg(5, "passes over the training blocks")
-    lr: float = _arg(1e-3, "peak learning rate (AdamW)")
-    warmup_steps: int = _arg(0, "updates of linear warmup from 0")
-    warmup_ratio: float = _arg(0.0, "warmup as a fraction of all updates, when warmup_steps=0")
-    val_path: str | None = _arg(None, "folder of validation text")
-    val_tokenized_dir: str | None = _arg(None, "token cache folder for val_path")
-    val_per_steps: int = _arg(0, "validate every N updates (0: only at each epoch's end)")
-    test_path: str | None = _arg(None, "folder of test text, evaluated once at the end")
-    test_tokenized_dir: str | None = _arg(None, "token cache folder for test_path")
-    auto_resume: bool = _arg(False, "continue from <out_dir>/<run_name>/<run_name>-resume.pt")
-    run_name: str = _arg("run", "names the run folder and its checkpoints")
-    use_gpu: bool = _arg(False, "train on CUDA (or Apple MPS) when available")
-    wandb_project: str | None = _arg(None, "log to this wandb project (skipped if not installed)")
-    wandb_entity: str | None = _arg(None, "wandb team")
-    seed: int = _arg(1337, "seeds init, data order and sampling")
-    option: str = _arg("generate", "what to run", choices=("pretrain", "generate"))
-    pretrained_model_path: str | None = _arg(None, "pretrain: start from it if the file exists; "
-                                             "generate: the model (default: this run's final)")
-    generated_sentence_low_temp_out: str = _arg("generated-sentence-temp-0.txt", "greedy text")
-    generated_sentence_high_temp_out: str = _arg("generated-sentence-temp-1.txt", "temp 0.5 text")
+    The generate-only flags are GenerateConfig's; `python -m hwlib.train` takes both.
+    """
+
+    data_path: str = flag(str(DATA_DIR / "stories"), "folder of raw text files to train on")
+    tokenized_dir: str | None = flag(None, "token cache folder (default: <data_path>/tokenized)")
+    overwrite_tokenized: bool = flag(False, "re-tokenize even when the cache is up to date")
+    block_size: int = flag(512, "tokens per training sequence")
+    batch_size: int = flag(8, "sequences per optimizer update, summed over all processes")
+    micro_batch_size: int | None = flag(None, "sequences per forward pass (default: batch_size)")
+    epochs: int = flag(5, "passes over the training blocks")
+    lr: float = flag(1e-3, "peak learning rate (AdamW)")
+    warmup_steps: int = flag(0, "updates of linear warmup from 0")
+    warmup_ratio: float = flag(0.0, "warmup as a fraction of all updates, when warmup_steps=0")
+    val_path: str | None = flag(None, "folder of validation text")
+    val_tokenized_dir: str | None = flag(None, "token cache folder for val_path")
+    val_per_steps: int = flag(0, "validate every N updates (0: only at each epoch's end)")
+    test_path: str | None = flag(None, "folder of test text, evaluated once at the end")
+    test_tokenized_dir: str | None = flag(None, "token cache folder for test_path")
+    auto_resume: bool = flag(False, "continue from <out_dir>/<run_name>/<run_name>-resume.pt")
+    run_name: str = flag("run", "names the run folder and its checkpoints")
+    use_gpu: bool = flag(False, "train on CUDA (or Apple MPS) when available")
+    wandb_project: str | None = flag(None, "log to this wandb project (skipped if not installed)")
+    wandb_entity: str | None = flag(None, "wandb team")
+    seed: int = flag(1337, "seeds init, data order and sampling")
+    option: str = flag("generate", "what to run", choices=("pretrain", "generate"))
+    pretrained_model_path: str | None = flag(
+        None, "pretrain: start from it if the file exists; generate: the model (default: this "
+        "run's final)", name="pretrained-model-path")  # the course spells this one with hyphens
     # --- hwlib's additions ---
-    model_config: str = _arg("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
-    dropout: float = _arg(0.0, "dropout of a fresh model (the course's hidden_dropout_prob: 0)")
-    tokenizer: str | None = _arg(None, "SentencePiece .model (default: data/llama2's, or for "
+    model_config: str = flag("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
+    dropout: float = flag(0.0, "dropout of a fresh model (the course's hidden_dropout_prob: 0)")
+    tokenizer: str | None = flag(None, "SentencePiece .model (default: data/llama2's, or for "
                                  "generate the checkpoint's own)")
-    max_steps: int = _arg(0, "stop after this many updates (0: run all epochs)")
-    dtype: str = _arg("bfloat16", "CUDA autocast dtype (CPU: float32)", choices=tuple(DTYPES))
-    compile: bool = _arg(False, "torch.compile the model")
-    out_dir: str = _arg("runs", "runs live in <out_dir>/<run_name>")
-    tensorboard: bool = _arg(False, "also write TensorBoard logs")
-    top_k: int | None = _arg(50, "generate: top-k of the temperature-0.5 sample (course: 50)")
-    top_p: float | None = _arg(None, "generate: nucleus p of the temperature-0.5 sample")
-    prompt: str = _arg("Once upon a time,", "generate: the text to continue")
-    max_new_tokens: int = _arg(75, "generate: tokens to add")
-    weight_decay: float = _arg(0.0, "AdamW weight decay of the matrices (course: 0)")
-    grad_clip: float = _arg(1.0, "clip the global gradient norm to this (0: never)")
-    schedule: str = _arg("constant", "lr after warmup", choices=("constant", "cosine"))
-    min_lr_ratio: float = _arg(0.1, "cosine floor, as a fraction of lr")
-    log_interval: int = _arg(10, "updates between metric lines and callback calls")
-    save_every: int = _arg(100, "updates between rolling resume checkpoints")
-    progress: bool = _arg(True, "tqdm bars for tokenizing and steps (metric lines stay)")
-    eval_batches: int = _arg(0, "cap on micro-batches per val/test evaluation (0: all)")
-    num_workers: int | None = _arg(None, "tokenizer processes (default: all cores)")
-    prefetch: int = _arg(2, "updates of batches a background thread reads ahead (0: inline)")
+    max_steps: int = flag(0, "stop after this many updates (0: run all epochs)")
+    dtype: str = flag("bfloat16", "CUDA autocast dtype (CPU: float32)", choices=tuple(DTYPES))
+    compile: bool = flag(False, "torch.compile the model")
+    out_dir: str = flag("runs", "runs live in <out_dir>/<run_name>")
+    tensorboard: bool = flag(False, "also write TensorBoard logs")
+    weight_decay: float = flag(0.0, "AdamW weight decay of the matrices (course: 0)")
+    grad_clip: float = flag(1.0, "clip the global gradient norm to this (0: never)")
+    schedule: str = flag("constant", "lr after warmup", choices=("constant", "cosine"))
+    min_lr_ratio: float = flag(0.1, "cosine floor, as a fraction of lr")
+    log_interval: int = flag(10, "updates between metric lines and callback calls")
+    save_every: int = flag(100, "updates between rolling resume checkpoints")
+    progress: bool = flag(True, "tqdm bars for tokenizing and steps (metric lines stay)")
+    eval_batches: int = flag(0, "cap on micro-batches per val/test evaluation (0: all)")
+    num_workers: int | None = flag(None, "tokenizer processes (default: all cores)")
+    prefetch: int = flag(2, "updates of batches a background thread reads ahead (0: inline)")
 
 
 class StopTraining(Exception):
@@ -129,49 +112,23 @@ _RESUME_KEYS = ("data_path", "block_size", "batch_size", "epochs", "lr", "warmup
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """argparse flags generated from TrainConfig's fields (one source of truth)."""
-    parser = argparse.ArgumentParser("python -m hwlib.train", description=__doc__.split(";")[0])
-    types = {"int": int, "float": float, "str": str}
-    for f in dataclasses.fields(TrainConfig):
-        names = [f"--{f.name}"]
-        if f.name == "pretrained_model_path":  # the course spells this one with hyphens
-            names = ["--pretrained-model-path", "--pretrained_model_path"]
-        kw = {"default": f.default, "help": f.metadata["help"], "dest": f.name}
-        if f.type == "bool":
-            kw["action"] = argparse.BooleanOptionalAction
-        else:
-            kw["type"] = types[f.type.replace(" | None", "")]
-            kw["choices"] = f.metadata.get("choices")
-        parser.add_argument(*names, **kw)
-    return parser
+    """The flags of TrainConfig and GenerateConfig (one source of truth: the dataclasses)."""
+    return config_parser(TrainConfig, GenerateConfig, prog="python -m hwlib.train",
+                         description=__doc__.split(";")[0])
+
+
+def parse_configs(argv: list[str] | None = None) -> tuple[TrainConfig, GenerateConfig]:
+    """TrainConfig and GenerateConfig from command-line flags."""
+    ns = build_parser().parse_args(argv)
+    return from_namespace(TrainConfig, ns), from_namespace(GenerateConfig, ns)
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """TrainConfig from command-line flags."""
-    return TrainConfig(**vars(build_parser().parse_args(argv)))
+    """TrainConfig from command-line flags (generate-only flags are accepted and left out)."""
+    return parse_configs(argv)[0]
 
 
 # ---------------------------------------------------------------------------------------- setup
-class _Dist(NamedTuple):
-    rank: int
-    world: int
-    device: torch.device
-
-
-def _init_distributed(use_gpu: bool) -> _Dist:
-    """One process, or one of WORLD_SIZE started by torchrun (NCCL on GPU, gloo on CPU)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return _Dist(0, 1, pick_device(use_gpu))
-    cuda = use_gpu and torch.cuda.is_available()
-    device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return _Dist(dist.get_rank(), world, device)
-
-
 def _check_config(cfg: TrainConfig, world: int) -> int:
     """Refuse flags that cannot work, in one line; returns the micro-batch size."""
     mb = cfg.micro_batch_size or cfg.batch_size
@@ -188,40 +145,6 @@ def _check_config(cfg: TrainConfig, world: int) -> int:
     if not Path(cfg.data_path).is_dir():
         raise FileNotFoundError(f"{cfg.data_path}: --data_path is not a folder")
     return mb
-
-
-def load_tokenizer(path: str | None) -> Tokenizer:
-    """The tokenizer at `path`, by default Llama-2's (a missing one names its download target)."""
-    return Tokenizer(path or DEFAULT_TOKENIZER)
-
-
-_SUFFIXES = {"train": (".train",), "val": (".val", ".dev"), "test": (".test",)}
-
-
-def _blocks(cfg: TrainConfig, split: str, tok: Tokenizer, d: _Dist) -> TokenBlocks | None:
-    """A split's blocks (None without its path); rank 0 tokenizes first, so no race on the cache."""
-    path, cache = {"train": (cfg.data_path, cfg.tokenized_dir),
-                   "val": (cfg.val_path, cfg.val_tokenized_dir),
-                   "test": (cfg.test_path, cfg.test_tokenized_dir)}[split]
-    if not path:
-        return None
-    kw = {"tokenizer": tok, "overwrite": cfg.overwrite_tokenized, "workers": cfg.num_workers,
-          "progress": cfg.progress}
-    if d.rank == 0:
-        bins = tokenize_directory(path, cache, **kw)
-    if d.world > 1:
-        dist.barrier()
-        if d.rank != 0:
-            bins = tokenize_directory(path, cache, **{**kw, "overwrite": False, "progress": False})
-    mine = [b for b in bins if Path(b.stem).suffix in _SUFFIXES[split]]  # stories.val.bin
-    return TokenBlocks(mine or bins, cfg.block_size, seed=cfg.seed)
-
-
-def check_vocab(model: Llama, tok: Tokenizer, source) -> None:
-    """Refuse a model and a tokenizer whose vocabularies differ (ids would mean other text)."""
-    if model.config.vocab_size != tok.vocab_size:
-        raise ValueError(f"{source}: the model's vocabulary has {model.config.vocab_size} tokens "
-                         f"but the tokenizer's has {tok.vocab_size}; pass the matching --tokenizer")
 
 
 def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama:
@@ -247,7 +170,7 @@ def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama
     return model
 
 
-def _optimizer(model: Llama, cfg: TrainConfig, total: int, device: torch.device):
+def make_optimizer(model: Llama, cfg: TrainConfig, total: int, device: torch.device):
     """AdamW (decay on matrices only, fused on CUDA) and its warmup schedule."""
     ps = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": cfg.weight_decay},
@@ -259,97 +182,18 @@ def _optimizer(model: Llama, cfg: TrainConfig, total: int, device: torch.device)
     return opt, WarmupLearningRateScheduler(opt, warmup)
 
 
-# ------------------------------------------------------------------------------ batches, eval
-def _micro_batches(ds, epoch: int, start: int, cfg: TrainConfig, mb: int, d: _Dist) -> Iterator:
-    """Per update from `start` on: this process's micro-batches (strided over processes)."""
-    order = ds.order(epoch)
-    for u in range(start, len(order) // cfg.batch_size):
-        batch = order[u * cfg.batch_size : (u + 1) * cfg.batch_size]
-        chunks = [batch[i : i + mb] for i in range(0, cfg.batch_size, mb)][d.rank :: d.world]
-        pairs = [ds.get_batch(idx) for idx in chunks]
-        if d.device.type == "cuda":  # pinned pages let the copy to the GPU run asynchronously
-            pairs = [(x.pin_memory(), y.pin_memory()) for x, y in pairs]
-        yield pairs
+def run_paths(cfg: TrainConfig) -> dict[str, Path]:
+    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics."""
+    run_dir = Path(cfg.out_dir) / cfg.run_name
+    return {"run_dir": run_dir,
+            "checkpoint": run_dir / f"{cfg.run_name}-pretrain-{cfg.epochs}-{cfg.lr}.pt",
+            "best_checkpoint": run_dir / f"{cfg.run_name}-best.pt",
+            "resume_checkpoint": run_dir / f"{cfg.run_name}-resume.pt",
+            "metrics": run_dir / "metrics.jsonl"}
 
 
-def _prefetch(it: Iterator, depth: int) -> Iterator:
-    """Yield from `it`, produced `depth` items ahead by one background thread."""
-    if depth <= 0:
-        yield from it
-        return
-    end = object()
-    pool = ThreadPoolExecutor(1)  # one worker, so `it` is advanced in order
-    try:
-        ahead = deque(pool.submit(next, it, end) for _ in range(depth))
-        while (item := ahead.popleft().result()) is not end:
-            ahead.append(pool.submit(next, it, end))
-            yield item
-    finally:
-        pool.shutdown(cancel_futures=True)
-
-
-@torch.no_grad()
-def _evaluate(net, ds: TokenBlocks, mb: int, cfg: TrainConfig, d: _Dist) -> float:
-    """Mean next-token cross-entropy (nats) over ds's blocks in order, split over processes."""
-    was_training = net.training
-    net.eval()
-    starts = list(range(0, len(ds), mb))[: cfg.eval_batches or None]
-    total = torch.zeros(2, dtype=torch.float64, device=d.device)  # (sum of losses, tokens)
-    for s in starts[d.rank :: d.world]:
-        x, y = (t.to(d.device) for t in ds.get_batch(np.arange(s, min(s + mb, len(ds)))))
-        with autocast_context(d.device, cfg.dtype):
-            loss = net(x, y)[1].double()
-        total += torch.stack([loss * y.numel(), torch.ones_like(loss) * y.numel()])
-    if d.world > 1:
-        dist.all_reduce(total)
-    net.train(was_training)
-    return (total[0] / total[1]).item()
-
-
-# ------------------------------------------------------------------------------------- resume
-def _rng_state() -> dict:
-    """The RNGs training draws from (dropout): torch's CPU and CUDA generators."""
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {"torch": torch.get_rng_state(), "cuda": cuda}
-
-
-def _set_rng_state(s: dict) -> None:
-    torch.set_rng_state(s["torch"])
-    if s["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(s["cuda"])
-
-
-def _load_resume(path: Path, cfg: TrainConfig, tok: Tokenizer) -> dict:
-    """The resume file, refused in one line if corrupt, foreign, or written with other flags."""
-    ck = safe_torch_load(path)
-    needed = {"model", "model_args", "optimizer", "scheduler", "scaler", "rng", "train_config",
-              "step", "epoch", "pos", "best_val_loss", "history"}
-    if not isinstance(ck, dict) or not needed <= ck.keys():
-        raise CheckpointError(f"{path}: not a hwlib resume checkpoint (needs {sorted(needed)})")
-    old, new = ck["train_config"], asdict(cfg)
-    for k in _RESUME_KEYS:
-        if old.get(k) != new[k]:
-            raise ValueError(f"{path}: written with --{k} {old.get(k)!r}, now {new[k]!r}; rerun "
-                             "with the same flags, or pick another --run_name")
-    # Another tokenizer's ids mean other text, even with the same vocabulary size.
-    if ck.get("tokenizer_fingerprint", tok.fingerprint) != tok.fingerprint:
-        raise ValueError(f"{path}: written with the tokenizer {ck.get('tokenizer')}, now "
-                         f"{cfg.tokenizer or DEFAULT_TOKENIZER}; rerun with the same "
-                         "--tokenizer, or pick another --run_name")
-    return ck
-
-
-# -------------------------------------------------------------------------------------- train
-@dataclass
-class _Progress:
-    step: int = 0  # optimizer updates done
-    epoch: int = 0  # the epoch of the next update
-    pos: int = 0  # updates done in that epoch: the position in ds.order(epoch), in batches
-    best_val_loss: float = math.inf
-    history: list = field(default_factory=list)  # every logged metrics dict
-
-
-def _update(net, micro: list, opt, sched, scaler, cfg: TrainConfig, d: _Dist, step: int):
+# ------------------------------------------------------------------------------- one update
+def update(net, micro: list, opt, sched, scaler, cfg: TrainConfig, d: Dist, step: int):
     """One optimizer update from this process's micro-batches; returns (loss, grad norm, lr)."""
     losses = []
     for i, (x, y) in enumerate(micro):
@@ -383,12 +227,192 @@ def _update(net, micro: list, opt, sched, scaler, cfg: TrainConfig, d: _Dist, st
     return loss, norm, lr
 
 
+# --------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_loss(net, ds: TokenBlocks, mb: int, cfg: TrainConfig, d: Dist) -> float:
+    """Mean next-token cross-entropy (nats) over ds's blocks in order, split over processes."""
+    was_training = net.training
+    net.eval()
+    starts = list(range(0, len(ds), mb))[: cfg.eval_batches or None]
+    total = torch.zeros(2, dtype=torch.float64, device=d.device)  # (sum of losses, tokens)
+    for s in starts[d.rank :: d.world]:
+        x, y = (t.to(d.device) for t in ds.get_batch(np.arange(s, min(s + mb, len(ds)))))
+        with autocast_context(d.device, cfg.dtype):
+            loss = net(x, y)[1].double()
+        total += torch.stack([loss * y.numel(), torch.ones_like(loss) * y.numel()])
+    if d.world > 1:
+        dist.all_reduce(total)
+    net.train(was_training)
+    return (total[0] / total[1]).item()
+
+
+# ------------------------------------------------------------------------------------ the run
+@dataclass
+class _Run:
+    """What the loop's functions share: one run's config, model, optimizer, data and outputs."""
+
+    cfg: TrainConfig
+    d: Dist
+    mb: int  # micro-batch size
+    model: Llama
+    net: torch.nn.Module  # the model as trained: DDP-wrapped and/or compiled
+    opt: torch.optim.Optimizer
+    sched: object
+    scaler: torch.amp.GradScaler
+    data: tuple  # (train, val or None, test or None) TokenBlocks
+    total: int  # updates in the run
+    paths: dict
+    tok_info: dict  # the tokenizer's path and fingerprint, stored in every checkpoint
+    callbacks: list
+    p: Progress = field(default_factory=Progress)
+    flops: float = 0.0  # model FLOPs per token (PaLM appendix B), for MFU
+    peak: float | None = None  # the device's peak FLOP/s, None when unknown
+    sinks: MetricSinks | None = None
+    bar: tqdm | None = None
+    clock: list = field(default_factory=list)  # [time, step] of the last metric line
+    rank0: bool = True  # this process writes the files and prints
+
+
+def _start(cfg: TrainConfig, callbacks: list, d: Dist) -> _Run:
+    """Everything before the first update: data, model, optimizer, and the resume file if any."""
+    mb = _check_config(cfg, d.world)
+    cfg = dataclasses.replace(cfg, dtype=train_dtype(cfg.dtype, d.device))
+    tok = load_tokenizer(cfg.tokenizer)
+    tok_info = {"tokenizer": str(tok.model_path.resolve()),
+                "tokenizer_fingerprint": tok.fingerprint}
+    paths, resume = run_paths(cfg), None
+    if cfg.auto_resume and paths["resume_checkpoint"].exists():
+        resume = load_resume(paths["resume_checkpoint"], asdict(cfg), _RESUME_KEYS, tok)
+    tokenize = {"tokenizer": tok, "overwrite": cfg.overwrite_tokenized,
+                "workers": cfg.num_workers, "progress": cfg.progress}
+    data = tuple(load_split(path, cache, split, cfg.block_size, cfg.seed, d.rank, d.world,
+                            **tokenize)
+                 for split, path, cache in (("train", cfg.data_path, cfg.tokenized_dir),
+                                            ("val", cfg.val_path, cfg.val_tokenized_dir),
+                                            ("test", cfg.test_path, cfg.test_tokenized_dir)))
+    per_epoch = len(data[0]) // cfg.batch_size  # a last partial batch is dropped
+    if per_epoch == 0:
+        raise ValueError(f"{cfg.data_path}: {len(data[0])} blocks of {cfg.block_size + 1} tokens "
+                         f"are fewer than --batch_size {cfg.batch_size}")
+    total = min(cfg.max_steps or math.inf, cfg.epochs * per_epoch)
+    set_seed(cfg.seed)
+    model = _build_model(cfg, tok, resume).to(d.device)
+    opt, sched = make_optimizer(model, cfg, total, d.device)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.dtype == "float16")
+    p = Progress()
+    if resume is not None:
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        set_rng_state(resume["rng"])
+        p = Progress(**{f.name: resume[f.name] for f in dataclasses.fields(Progress)})
+        print(f"resuming {paths['resume_checkpoint']} at step {p.step}")
+    net = model
+    if d.world > 1:
+        ids = [d.device.index] if d.device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    net = torch.compile(net) if cfg.compile else net
+    return _Run(cfg, d, mb, model, net, opt, sched, scaler, data, total, paths, tok_info,
+                callbacks, p, flops=model.flops_per_token(cfg.block_size),
+                peak=peak_flops(d.device), rank0=d.rank == 0)
+
+
+# -------------------------------------------------------------------------------- checkpoints
+def save_resume_file(run: _Run) -> None:
+    """The rolling resume file: what an exact continuation needs (rank 0 writes, atomically)."""
+    if run.rank0:
+        save_resume(run.paths["resume_checkpoint"], run.model, run.opt, run.sched, run.scaler,
+                    asdict(run.p), asdict(run.cfg), **run.tok_info)
+
+
+def save_model_file(run: _Run, kind: str, **extra) -> None:
+    """A model file, "checkpoint" (final) or "best_checkpoint", in the course's format."""
+    if run.rank0:
+        save_checkpoint(run.paths[kind], run.model, step=run.p.step,
+                        train_config=asdict(run.cfg), **run.tok_info, **extra)
+
+
+# ------------------------------------------------------------------------------------ logging
+def _metrics(run: _Run, epoch: int, loss: float, norm: float, lr: float) -> dict:
+    """The metrics dict of this update: loss, lr, throughput since the last line, MFU."""
+    now, (t_last, step_last) = time.perf_counter(), run.clock
+    tps = (run.p.step - step_last) * run.cfg.batch_size * run.cfg.block_size / (now - t_last)
+    run.clock[:] = [now, run.p.step]
+    m = {"step": run.p.step, "epoch": epoch, "loss": loss, "lr": lr, "tokens_per_s": tps,
+         "grad_norm": norm}
+    if run.peak:
+        m["mfu"] = run.flops * tps / (run.peak * run.d.world)
+    return m
+
+
+def _validate(run: _Run, m: dict) -> None:
+    """Add the validation loss to m; a new best is saved as the best checkpoint."""
+    v = m["val_loss"] = evaluate_loss(run.net, run.data[1], run.mb, run.cfg, run.d)
+    m["val_perplexity"] = math.exp(min(v, 50))
+    if v < run.p.best_val_loss:
+        run.p.best_val_loss = v
+        save_model_file(run, "best_checkpoint", val_loss=v)
+
+
+def _log(run: _Run, m: dict) -> bool:
+    """Record and print m, then hand it to the callbacks; True when one raised StopTraining."""
+    run.p.history.append(m)
+    if run.rank0:
+        run.sinks.log(m)
+        run.bar.write(metric_line(m))
+    try:
+        for cb in run.callbacks:
+            cb(m)
+    except StopTraining:
+        return True
+    return False
+
+
+# ----------------------------------------------------------------------------------- the loop
+def _after_update(run: _Run, epoch: int, loss: float, norm: float, lr: float) -> bool:
+    """Log, validate and checkpoint as the flags say; True when a callback stopped the run."""
+    cfg, p = run.cfg, run.p
+    end = p.pos == 0 or p.step == run.total  # of an epoch, or of the run
+    every = cfg.val_per_steps and p.step % cfg.val_per_steps == 0
+    validate = run.data[1] is not None and (end or every)
+    stopped = False
+    if validate or end or p.step % cfg.log_interval == 0:
+        m = _metrics(run, epoch, loss, norm, lr)
+        if validate:
+            _validate(run, m)
+        stopped = _log(run, m)
+    if end or stopped:
+        save_model_file(run, "checkpoint", epoch=epoch)
+    if end or stopped or p.step % cfg.save_every == 0:
+        save_resume_file(run)
+    return stopped
+
+
+def _train_epoch(run: _Run) -> bool:
+    """Updates from the current position to the end of the epoch or run; True if stopped."""
+    cfg, p = run.cfg, run.p
+    per_epoch = len(run.data[0]) // cfg.batch_size
+    batches = prefetch(micro_batches(run.data[0], p.epoch, p.pos, cfg.batch_size, run.mb,
+                                     run.d.rank, run.d.world, pin=run.d.device.type == "cuda"),
+                       cfg.prefetch)
+    with contextlib.closing(batches):
+        for micro in batches:
+            loss, norm, lr = update(run.net, micro, run.opt, run.sched, run.scaler, cfg, run.d,
+                                    p.step + 1)
+            epoch = p.advance(per_epoch)
+            run.bar.update()
+            stopped = _after_update(run, epoch, loss, norm, lr)
+            if stopped or p.step == run.total:
+                return stopped
+    return False
+
+
 def train(cfg: TrainConfig, callbacks: Iterable[Callable[[dict], None]] = ()) -> dict:
     """Pretrain as `cfg` says; return a summary. Each callback gets every logged metrics dict.
 
     A callback may raise StopTraining to end after that update (checkpoints written first).
     """
-    d = _init_distributed(cfg.use_gpu)
+    d = init_distributed(cfg.use_gpu)
     try:
         return _train(cfg, list(callbacks), d)
     finally:
@@ -396,155 +420,70 @@ def train(cfg: TrainConfig, callbacks: Iterable[Callable[[dict], None]] = ()) ->
             dist.destroy_process_group()
 
 
-def run_paths(cfg: TrainConfig) -> dict[str, Path]:
-    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics."""
-    run_dir = Path(cfg.out_dir) / cfg.run_name
-    return {"run_dir": run_dir,
-            "checkpoint": run_dir / f"{cfg.run_name}-pretrain-{cfg.epochs}-{cfg.lr}.pt",
-            "best_checkpoint": run_dir / f"{cfg.run_name}-best.pt",
-            "resume_checkpoint": run_dir / f"{cfg.run_name}-resume.pt",
-            "metrics": run_dir / "metrics.jsonl"}
-
-
-def _train(cfg: TrainConfig, callbacks: list, d: _Dist) -> dict:
-    mb = _check_config(cfg, d.world)
-    if d.device.type != "cuda":
-        cfg = dataclasses.replace(cfg, dtype="float32")  # autocast_context is CUDA-only
-    elif cfg.dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
-        print("this GPU has no bfloat16; using float16 with a GradScaler")
-        cfg = dataclasses.replace(cfg, dtype="float16")
-    if d.device.type == "cuda":  # TF32 for the matmuls autocast leaves in float32 (Ampere+)
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    tok = load_tokenizer(cfg.tokenizer)
-    tok_info = {"tokenizer": str(Path(cfg.tokenizer or DEFAULT_TOKENIZER).resolve()),
-                "tokenizer_fingerprint": tok.fingerprint}
-    paths, resume = run_paths(cfg), None
-    if cfg.auto_resume and paths["resume_checkpoint"].exists():
-        resume = _load_resume(paths["resume_checkpoint"], cfg, tok)
-    train_ds, val_ds, test_ds = (_blocks(cfg, split, tok, d) for split in _SUFFIXES)
-    per_epoch = len(train_ds) // cfg.batch_size  # a last partial batch is dropped
-    if per_epoch == 0:
-        raise ValueError(f"{cfg.data_path}: {len(train_ds)} blocks of {cfg.block_size + 1} tokens "
-                         f"are fewer than --batch_size {cfg.batch_size}")
-    total = min(cfg.max_steps or math.inf, cfg.epochs * per_epoch)
-
-    set_seed(cfg.seed)
-    model = _build_model(cfg, tok, resume).to(d.device)
-    opt, sched = _optimizer(model, cfg, total, d.device)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.dtype == "float16")
-    p = _Progress()
-    if resume is not None:
-        opt.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-        scaler.load_state_dict(resume["scaler"])
-        _set_rng_state(resume["rng"])
-        p = _Progress(**{f.name: resume[f.name] for f in dataclasses.fields(_Progress)})
-        print(f"resuming {paths['resume_checkpoint']} at step {p.step}")
-    net = model
-    if d.world > 1:
-        ids = [d.device.index] if d.device.type == "cuda" else None
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    net = torch.compile(net) if cfg.compile else net
-    rank0 = d.rank == 0
-    if rank0:
-        paths["run_dir"].mkdir(parents=True, exist_ok=True)
-        for stale in paths["run_dir"].glob(".*.tmp"):  # half-written saves of a killed run
+def _train(cfg: TrainConfig, callbacks: list, d: Dist) -> dict:
+    run = _start(cfg, callbacks, d)
+    if run.rank0:
+        run.paths["run_dir"].mkdir(parents=True, exist_ok=True)
+        for stale in run.paths["run_dir"].glob(".*.tmp"):  # half-written saves of a killed run
             stale.unlink()
-    sinks = MetricSinks(cfg, paths["run_dir"], p.history) if rank0 else None
-
-    def save(kind: str, **extra) -> None:  # rank 0 writes; every write is atomic
-        if rank0 and kind == "resume_checkpoint":
-            state = {"model": model.state_dict(), "model_args": model.config.to_dict(),
-                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "scaler": scaler.state_dict(), "rng": _rng_state(), **asdict(p)}
-            atomic_torch_save({**state, "train_config": asdict(cfg), **tok_info}, paths[kind])
-        elif rank0:
-            save_checkpoint(paths[kind], model, step=p.step, train_config=asdict(cfg),
-                            **tok_info, **extra)
-
-    flops, peak = model.flops_per_token(cfg.block_size), peak_flops(d.device)
-    tokens_per_step = cfg.batch_size * cfg.block_size
-    bar = tqdm(total=total, initial=p.step, disable=not (rank0 and cfg.progress),
-               desc=cfg.run_name, unit="step")
-    t_start = t_log = time.perf_counter()
-    start_step = log_step = p.step
-    stopped = False
+        run.sinks = MetricSinks(run.cfg, run.paths["run_dir"], run.p.history)
+    run.bar = tqdm(total=run.total, initial=run.p.step, desc=cfg.run_name, unit="step",
+                   disable=not (run.rank0 and cfg.progress))
+    t_start, start_step, stopped = time.perf_counter(), run.p.step, False
+    run.clock[:] = [t_start, start_step]
     try:
-        while p.step < total and not stopped:
-            batches = _prefetch(_micro_batches(train_ds, p.epoch, p.pos, cfg, mb, d), cfg.prefetch)
-            with contextlib.closing(batches):
-                for micro in batches:
-                    loss, norm, lr = _update(net, micro, opt, sched, scaler, cfg, d, p.step + 1)
-                    epoch, p.step, p.pos = p.epoch, p.step + 1, p.pos + 1
-                    if p.pos == per_epoch:
-                        p.epoch, p.pos = p.epoch + 1, 0
-                    bar.update()
-                    end = p.pos == 0 or p.step == total  # of an epoch, or of the run
-                    every = cfg.val_per_steps and p.step % cfg.val_per_steps == 0
-                    validate = val_ds is not None and (end or every)
-                    if validate or end or p.step % cfg.log_interval == 0:
-                        now = time.perf_counter()
-                        tps = (p.step - log_step) * tokens_per_step / (now - t_log)
-                        t_log, log_step = now, p.step
-                        m = {"step": p.step, "epoch": epoch, "loss": loss, "lr": lr,
-                             "tokens_per_s": tps, "grad_norm": norm}
-                        if peak:
-                            m["mfu"] = flops * tps / (peak * d.world)
-                        if validate:
-                            v = m["val_loss"] = _evaluate(net, val_ds, mb, cfg, d)
-                            m["val_perplexity"] = math.exp(min(v, 50))
-                            if v < p.best_val_loss:
-                                p.best_val_loss = v
-                                save("best_checkpoint", val_loss=v)
-                        p.history.append(m)
-                        if rank0:
-                            sinks.log(m)
-                            bar.write(metric_line(m))
-                        try:
-                            for cb in callbacks:
-                                cb(m)
-                        except StopTraining:
-                            stopped = True
-                    if end or stopped:
-                        save("checkpoint", epoch=epoch)
-                    if end or stopped or p.step % cfg.save_every == 0:
-                        save("resume_checkpoint")
-                    if p.step == total or stopped:
-                        break
+        while run.p.step < run.total and not stopped:
+            stopped = _train_epoch(run)
     finally:
-        bar.close()
-        if sinks:
-            sinks.close()
-    seconds = time.perf_counter() - t_start
+        run.bar.close()
+        if run.sinks:
+            run.sinks.close()
+    return _summary(run, stopped, time.perf_counter() - t_start, start_step)
+
+
+def _summary(run: _Run, stopped: bool, seconds: float, start_step: int) -> dict:
+    """The run's summary (also summary.json), after the test-set loss when there is a test set."""
+    p, tokens_per_step = run.p, run.cfg.batch_size * run.cfg.block_size
     summary = {
         "steps": p.step, "epochs_completed": p.epoch, "stopped_early": stopped,
         "final_loss": p.history[-1]["loss"] if p.history else None,
         "best_val_loss": p.best_val_loss if math.isfinite(p.best_val_loss) else None,
         "test_loss": None, "test_perplexity": None, "tokens": p.step * tokens_per_step,
         "tokens_per_s": (p.step - start_step) * tokens_per_step / max(seconds, 1e-9),
-        **{k: str(v) for k, v in paths.items()},
+        **{k: str(v) for k, v in run.paths.items()},
     }
-    if test_ds is not None and not stopped:
-        t = summary["test_loss"] = _evaluate(net, test_ds, mb, cfg, d)
+    if run.data[2] is not None and not stopped:
+        t = summary["test_loss"] = evaluate_loss(run.net, run.data[2], run.mb, run.cfg, run.d)
         summary["test_perplexity"] = math.exp(min(t, 50))
-        if rank0:
+        if run.rank0:
             print(f"test loss {t:.4f}, perplexity {summary['test_perplexity']:.2f}")
-    if rank0:
-        (paths["run_dir"] / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if run.rank0:
+        (run.paths["run_dir"] / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return {**summary, "history": p.history}
 
 
 # ----------------------------------------------------------------------------------------- CLI
+def generate(cfg: TrainConfig, gen: GenerateConfig | None = None) -> list[Path]:
+    """--option generate: the greedy and temperature-0.5 texts of --pretrained-model-path.
+
+    Without it: this run's final checkpoint, else the course's released 42M model.
+    """
+    path = cfg.pretrained_model_path
+    if path is None:
+        path = run_paths(cfg)["checkpoint"]
+        path = path if path.exists() else require_file(DEFAULT_CHECKPOINT, "checkpoint")
+    return write_samples(path, cfg.tokenizer, gen or GenerateConfig(), cfg.seed,
+                         pick_device(cfg.use_gpu))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags, then pretrain or generate; bad input exits with a one-line error."""
-    cfg = parse_config(argv)
+    cfg, gen = parse_configs(argv)
     try:
         if cfg.option == "pretrain":
             train(cfg)
-        else:  # the course's one script also samples; that stage lives in hwlib.sample
-            from hwlib.sample import generate
-
-            generate(cfg)
+        else:  # the course's one script also samples
+            generate(cfg, gen)
     except (ValueError, OSError, CheckpointError, FloatingPointError) as e:
         sys.exit(f"error: {e}")
 

@@ -6,11 +6,15 @@ this sums them over the tests that passed, so the figures only count what was pr
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pytest
 import torch
 
 from hwlib.stories import generate_stories
 from hwlib.tokenizer import Tokenizer, train_tokenizer
+from hwlib.train import TrainConfig
 
 PREFIX = "reliability: "
 NAN_TEST = "tests/test_train.py::test_nan_loss_stops_at_that_step_and_keeps_checkpoints"
@@ -36,6 +40,18 @@ def tok(tmp_path_factory) -> Tokenizer:
     d = tmp_path_factory.mktemp("story_tokenizer")
     (d / "stories.train").write_text("\n".join(generate_stories(300, seed=1)) + "\n")
     return Tokenizer(train_tokenizer([d / "stories.train"], vocab_size=512, model_prefix=d / "t"))
+
+
+def tiny_run(out: Path, data_path: Path, tokenizer: Path | None, **kw) -> TrainConfig:
+    """A tiny pretraining run (tests import it): the tiny preset, 32-token blocks, 8 sequences
+    per update in micro-batches of 4, one epoch at lr 3e-3, a metric line every update."""
+    base = TrainConfig(
+        option="pretrain", data_path=str(data_path), model_config="tiny",
+        tokenizer=str(tokenizer) if tokenizer else None,
+        block_size=32, batch_size=8, micro_batch_size=4, epochs=1, lr=3e-3, log_interval=1,
+        out_dir=str(out),
+    )
+    return dataclasses.replace(base, **kw)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:

@@ -1,4 +1,4 @@
-"""TokenBlocks: block boundaries per file, shifted targets, epoch order, memmap, bad input."""
+"""hwlib.data: TokenBlocks (boundaries, targets, order, memmap, bad input), batches, stories."""
 
 import pickle
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwlib.data import TokenBlocks
+from hwlib.data import TokenBlocks, iter_stories, prefetch
 
 
 @pytest.fixture
@@ -78,3 +78,28 @@ def test_empty_and_bad_files(tmp_path, two_files):
         TokenBlocks([odd], block_size=1)
     with pytest.raises(FileNotFoundError, match="missing.bin"):
         TokenBlocks([tmp_path / "missing.bin"], block_size=1)
+
+
+def test_iter_stories_reads_both_layouts(tmp_path):
+    raw = tmp_path / "raw.txt"  # TinyStories' raw layout: stories between markers
+    raw.write_text("Tom had a ball.\nHe liked it.\n<|endoftext|>\nSue had a  cat.\n\n"
+                   "The cat slept.\n<|endoftext|>\n<|endoftext|>\nMax ran.")
+    assert list(iter_stories(raw)) == ["Tom had a ball. He liked it.",
+                                       "Sue had a cat. The cat slept.", "Max ran."]
+    assert list(iter_stories(raw, limit=2)) == ["Tom had a ball. He liked it.",
+                                                "Sue had a cat. The cat slept."]
+    lines = tmp_path / "s.val"
+    lines.write_text("One  story.\n\nTwo story.\n")
+    assert list(iter_stories(lines)) == ["One story.", "Two story."]
+    # a marker that shares a line with text still separates
+    inline = tmp_path / "inline.txt"
+    inline.write_text("A b.<|endoftext|>C d.\n")
+    assert list(iter_stories(inline)) == ["A b.", "C d."]
+
+
+def test_prefetch_keeps_order_and_stops_early():
+    for depth in (0, 1, 3):
+        assert list(prefetch(iter(range(10)), depth)) == list(range(10))
+    it = prefetch(iter(range(10)), 2)
+    assert next(it) == 0
+    it.close()  # a loop that breaks early leaves no thread behind

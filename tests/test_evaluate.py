@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from hwlib import evaluate as E
 from hwlib.evaluate import (EvalConfig, HFLM, HwlibLM, bits_per_byte, distinct_n,
                             prompt_copy_rate, repeated_ngram_rate, sequence_nll)
-from hwlib.model import Llama, LlamaConfig, save_checkpoint
+from hwlib.checkpoint import save_checkpoint
+from hwlib.model import Llama, LlamaConfig
 from hwlib.standins import tiny_gpt2
 from hwlib.stories import generate_stories
 

@@ -1,4 +1,4 @@
-"""Tests for hwlib.model: shapes, attention, RoPE, generation, checkpoints, transformers parity."""
+"""Tests for hwlib.model: shapes, attention, RoPE, generation."""
 
 from __future__ import annotations
 
@@ -15,14 +15,10 @@ from hwlib.model import (
     LlamaConfig,
     apply_rotary_emb,
     compute_query_key_value_scores,
-    export_hf,
-    from_hf,
-    load_checkpoint,
+    filter_logits,
     precompute_rope,
     sample_next,
-    save_checkpoint,
 )
-from hwlib.utils import CheckpointError
 
 V = 97  # a vocabulary size no preset uses, so a hard-coded size would show
 
@@ -280,95 +276,15 @@ def test_rows_stop_at_eos():
     assert model.generate(x[:1], 12, eos_id=greedy).size(1) == 5  # all rows done: stop early
 
 
-# ---- checkpoints ----
-
-
-def test_checkpoint_round_trip(tmp_path):
-    model = tiny()
-    path = tmp_path / "ckpt.pt"
-    save_checkpoint(path, model, iter_num=7, best_val_loss=1.5)
-    raw = torch.load(path, weights_only=True)
-    assert raw["iter_num"] == 7 and raw["model_args"]["vocab_size"] == V
-    loaded = load_checkpoint(path)
-    x = tokens()
-    assert torch.equal(loaded(x)[0], model(x)[0]) and not loaded.training
-
-
-def llama2c_state(model: Llama) -> dict:
-    names = {"compute_query": "wq", "compute_key": "wk", "compute_value": "wv",
-             "compute_output": "wo"}
-    state = {}
-    for k, v in model.state_dict().items():
-        for ours, theirs in names.items():
-            k = k.replace(ours, theirs)
-        state[k] = v.clone()
-    return state
-
-
-def test_llama2c_checkpoint_with_compile_and_ddp_prefixes(tmp_path):
-    model = tiny()
-    state = {"_orig_mod." + k: v for k, v in llama2c_state(model).items()}
-    state["_orig_mod.freqs_cos"] = torch.zeros(3)  # llama2.c's RoPE tables are derived, dropped
-    args = {k: v for k, v in model.config.to_dict().items() if k not in ("attention", "rope_theta")}
-    args["norm_eps"] = args.pop("layer_norm_eps")
-    ckpt = {"model": state, "model_args": args, "optimizer": {}, "iter_num": 3}
-    torch.save(ckpt, tmp_path / "a.pt")
-    x = tokens()
-    assert torch.equal(load_checkpoint(tmp_path / "a.pt")(x)[0], model(x)[0])
-    ddp = {"module." + k: v for k, v in model.state_dict().items()}
-    torch.save({"model": ddp, "model_args": model.config.to_dict()}, tmp_path / "b.pt")
-    assert torch.equal(load_checkpoint(tmp_path / "b.pt")(x)[0], model(x)[0])
-
-
-def test_missing_and_unexpected_keys_are_named(tmp_path):
-    model = tiny()
-    state = dict(model.state_dict())
-    del state["layers.1.feed_forward.w2.weight"]
-    state["layers.1.extra.weight"] = torch.zeros(1)
-    torch.save({"model": state, "model_args": model.config.to_dict()}, tmp_path / "bad.pt")
-    with pytest.raises(CheckpointError) as e:
-        load_checkpoint(tmp_path / "bad.pt")
-    msg = str(e.value)
-    assert "bad.pt" in msg and "layers.1.feed_forward.w2.weight" in msg
-    assert "layers.1.extra.weight" in msg and "\n" not in msg
-    wrong = LlamaConfig.preset("tiny", vocab_size=V + 1).to_dict()
-    torch.save({"model": model.state_dict(), "model_args": wrong}, tmp_path / "shape.pt")
-    with pytest.raises(CheckpointError, match="shape.pt.*size mismatch"):
-        load_checkpoint(tmp_path / "shape.pt")
-    torch.save({"weights": state}, tmp_path / "foreign.pt")
-    with pytest.raises(CheckpointError, match="foreign.pt.*model_args"):
-        load_checkpoint(tmp_path / "foreign.pt")
-
-
-class Payload:  # any pickled Python object could run code on load
-    pass
-
-
-def test_pickle_payload_is_refused(tmp_path):
-    model = tiny()
-    path = tmp_path / "evil.pt"
-    args = model.config.to_dict()
-    torch.save({"model": model.state_dict(), "model_args": args, "x": Payload()}, path)
-    with pytest.raises(CheckpointError, match="evil.pt"):
-        load_checkpoint(path)
-
-
-# ---- transformers parity ----
-
-
-def test_transformers_parity_and_back(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    model = tiny()  # the tiny preset uses grouped-query attention (4 heads, 2 kv heads)
-    export_hf(model, tmp_path)
-    hf = transformers.LlamaForCausalLM.from_pretrained(tmp_path).float().eval()
-    x = tokens(B=2, T=40)
-    with torch.no_grad():
-        ours, theirs = model(x)[0], hf(x).logits
-    assert (ours - theirs).abs().max() < 1e-4
-    prompt = x[:, :8]
-    hf_out = hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=24,
-                         do_sample=False, eos_token_id=None, pad_token_id=0)
-    assert torch.equal(model.generate(prompt, 24), hf_out)
-    for back in (from_hf(tmp_path), from_hf(hf)):
-        assert torch.equal(back(x)[0], ours)
-        assert back.config.hidden_dim == model.config.ffn_dim
+def test_filter_logits_rows_are_independent_and_keep_the_top_token():
+    """One filter for sampling and for the notebook's plot: a batch filters row by row."""
+    logits = torch.randn(5, V, generator=torch.Generator().manual_seed(3))
+    for top_k, top_p in ((7, None), (None, 0.3), (4, 0.9), (None, 1e-6)):
+        batch = filter_logits(logits, 0.8, top_k, top_p)
+        rows = torch.stack([filter_logits(row, 0.8, top_k, top_p) for row in logits])
+        assert torch.equal(batch, rows)
+        kept = torch.isfinite(batch)
+        assert kept.gather(1, logits.argmax(1, keepdim=True)).all()  # the argmax always stays
+        if top_k:
+            assert (kept.sum(1) <= top_k).all()
+    assert torch.equal(filter_logits(logits, 2.0), logits / 2.0)  # no filter: just temperature

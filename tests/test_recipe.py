@@ -10,30 +10,13 @@ import torch
 
 from hwlib import recipe as RC
 from hwlib.model import Llama, LlamaConfig
-from hwlib.recipe import (estimate, iter_stories, largest_fitting, load_recipes,
-                          prepare_tinystories)
+from hwlib.recipe import estimate, largest_fitting, load_recipes, prepare_tinystories
 from hwlib.metrics import PEAK_FLOPS
 from hwlib.train import TrainConfig
 from hwlib.utils import REPO_ROOT
 
 RAW = ("Tom had a ball.\nHe liked it.\n<|endoftext|>\nSue had a  cat.\n\nThe cat slept.\n"
        "<|endoftext|>\n<|endoftext|>\nMax ran.")
-
-
-def test_iter_stories_reads_both_layouts(tmp_path):
-    raw = tmp_path / "raw.txt"
-    raw.write_text(RAW)
-    assert list(iter_stories(raw)) == ["Tom had a ball. He liked it.",
-                                       "Sue had a cat. The cat slept.", "Max ran."]
-    assert list(iter_stories(raw, limit=2)) == ["Tom had a ball. He liked it.",
-                                                "Sue had a cat. The cat slept."]
-    lines = tmp_path / "s.val"
-    lines.write_text("One  story.\n\nTwo story.\n")
-    assert list(iter_stories(lines)) == ["One story.", "Two story."]
-    # a marker that shares a line with text still separates
-    inline = tmp_path / "inline.txt"
-    inline.write_text("A b.<|endoftext|>C d.\n")
-    assert list(iter_stories(inline)) == ["A b.", "C d."]
 
 
 def test_prepare_splits_valid_into_val_and_test(tmp_path):
@@ -137,7 +120,7 @@ def test_a_micro_batch_that_runs_out_of_memory_does_not_fit():
 def test_export_runs_in_transformers_with_the_tokenizer_beside_it(tmp_path):
     from transformers import LlamaForCausalLM
 
-    from hwlib.model import save_checkpoint
+    from hwlib.checkpoint import save_checkpoint
     from hwlib.stories import generate_stories
     from hwlib.tokenizer import train_tokenizer
 

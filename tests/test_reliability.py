@@ -16,11 +16,7 @@ import json
 import os
 import pickle
 import random
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -31,16 +27,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warcio.warcwriter import WARCWriter
 
+from conftest import tiny_run
 from hwlib import extract, quality
 from hwlib import preprocess as pp
 from hwlib import train as T
-from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
+from hwlib.bench_reliability import kill_trainer, resume_trainer
+from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.cli import config_to_flags
+from hwlib.model import Llama, LlamaConfig
 from hwlib.sample_data import article_html, http_response
 from hwlib.sample_pages import ARTICLES
 from hwlib.stories import generate_stories
 from hwlib.tokenizer import Tokenizer, tokenize_directory, train_tokenizer
 from hwlib.train import TrainConfig, main, train
-from hwlib.utils import REPO_ROOT, CheckpointError, safe_torch_load
+from hwlib.utils import CheckpointError, safe_torch_load
 
 SEED = 8  # picks the kill points, the garbage bytes and the truncation points
 SLOW_S = 2.0  # generous bound on one call of a text stage, even for 400k-character inputs
@@ -319,12 +319,9 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
 def run_config(out: Path, data: tuple[Path, Path], **kw) -> TrainConfig:
     """Warmup + cosine and dropout: resuming must restore the schedule and the RNG as well."""
     stories, tok = data
-    base = dict(option="pretrain", data_path=str(stories), tokenizer=str(tok), model_config="tiny",
-                block_size=32, batch_size=8, micro_batch_size=4, epochs=1, lr=3e-3,
-                warmup_steps=4, schedule="cosine", dropout=0.1, max_steps=STEPS,
-                save_every=SAVE_EVERY, log_interval=1, out_dir=str(out), seed=SEED,
-                num_workers=1, progress=False)
-    return TrainConfig(**{**base, **kw})
+    return tiny_run(out, stories, tok, **{
+        "warmup_steps": 4, "schedule": "cosine", "dropout": 0.1, "max_steps": STEPS,
+        "save_every": SAVE_EVERY, "seed": SEED, "num_workers": 1, "progress": False, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -365,53 +362,10 @@ def one_line(e) -> str:
 # Runs `python -m hwlib.train` with torch.save patched so that the N-th save writes half its bytes
 # into the temp file, says so on stdout and waits: the test kills it in the middle of that write.
 # The product has no hook for this; the wrapper replaces torch.save before hwlib.train imports.
-_PAUSE_IN_SAVE = """
-import io, os, runpy, sys, time, torch
-left, real_save = int(os.environ["PAUSE_AT_SAVE"]), torch.save
-def save(obj, f, *args, **kw):
-    global left
-    left -= 1
-    if left == 0:
-        buf = io.BytesIO()
-        real_save(obj, buf, *args, **kw)
-        f.write(buf.getvalue()[: buf.tell() // 2])
-        f.flush()
-        print("PAUSED IN SAVE", flush=True)
-        time.sleep(600)
-    return real_save(obj, f, *args, **kw)
-torch.save = save
-runpy.run_module("hwlib.train", run_name="__main__", alter_sys=True)
-"""
-
-
 def cli_flags(cfg: TrainConfig) -> list[str]:
-    flags = [f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}"
-             for k, v in dataclasses.asdict(cfg).items() if v is not None]
+    flags = config_to_flags(cfg)
     assert T.parse_config(flags) == cfg
     return flags
-
-
-def kill_trainer(cfg: TrainConfig, step: int | None = None, save: int | None = None) -> str:
-    """Start the trainer with --auto_resume and SIGKILL it after the metric line of `step`, or
-    in the middle of its `save`-th checkpoint write; returns the line it was killed at."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "hwlib.train", *cli_flags(cfg), "--auto_resume"]
-    if save is not None:
-        env["PAUSE_AT_SAVE"] = str(save)
-        cmd[1:3] = ["-c", _PAUSE_IN_SAVE]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    watchdog = threading.Timer(240, proc.kill)  # a hung trainer fails the test, never hangs it
-    watchdog.start()
-    try:
-        want = "PAUSED IN SAVE" if save is not None else f"step {step}:"
-        line = next((x for x in proc.stdout if x.startswith(want)), "")
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait() == -signal.SIGKILL and line, f"the trainer ended before {want!r}"
-        return line
-    finally:
-        watchdog.cancel()
-        proc.stdout.close()
 
 
 def test_sigkill_at_seeded_points_then_auto_resume_equals_the_uninterrupted_run(
@@ -438,9 +392,8 @@ def test_sigkill_at_seeded_points_then_auto_resume_equals_the_uninterrupted_run(
             assert resume_step(cfg) == before + (n - 1) * SAVE_EVERY  # ...never replaced this
         survived += 1
     last = resume_step(cfg)
-    done = subprocess.run([sys.executable, "-m", "hwlib.train", *cli_flags(cfg), "--auto_resume"],
-                          cwd=REPO_ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                          capture_output=True, text=True, timeout=240)
+    assert T.parse_config(config_to_flags(cfg)) == cfg
+    done = resume_trainer(cfg)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"at step {last}" in done.stdout
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")], "stale temp files"
@@ -614,23 +567,14 @@ def test_hostile_model_args_are_one_line_errors(case, tmp_path, record):
     record("foreign checkpoints refused", 1)
 
 
-def test_resume_with_a_tokenizer_of_another_vocabulary_is_refused(data, tmp_path, record):
+@pytest.mark.parametrize("vocab_size,seed", [(600, SEED), (512, SEED + 1)],
+                         ids=["another vocabulary", "same size, other text"])
+def test_resume_with_another_tokenizer_is_refused(data, tmp_path, record, vocab_size, seed):
     cfg = run_config(tmp_path / "runs", data, max_steps=SAVE_EVERY)
     train(cfg)
-    other = train_tokenizer([data[0] / "stories.train"], vocab_size=600,
-                            model_prefix=tmp_path / "tok600")
-    cfg = dataclasses.replace(cfg, tokenizer=str(other), tokenized_dir=str(tmp_path / "cache"))
-    with pytest.raises(SystemExit) as e:
-        main([*cli_flags(cfg), "--auto_resume"])
-    assert f"written with the tokenizer {data[1]}, now {other}" in one_line(e)
-    record("vocabulary mismatches refused", 1)
-
-
-def test_resume_with_a_same_size_but_different_tokenizer_is_refused(data, tmp_path, record):
-    cfg = run_config(tmp_path / "runs", data, max_steps=SAVE_EVERY)
-    train(cfg)
-    text = _story_dir(tmp_path / "other", SEED + 1)
-    other = train_tokenizer([text / "stories.train"], vocab_size=512, model_prefix=tmp_path / "o")
+    text = data[0] if seed == SEED else _story_dir(tmp_path / "other", seed)
+    other = train_tokenizer([text / "stories.train"], vocab_size=vocab_size,
+                            model_prefix=tmp_path / "other_tok")
     assert Tokenizer(other).fingerprint != Tokenizer(data[1]).fingerprint
     cfg = dataclasses.replace(cfg, tokenizer=str(other), tokenized_dir=str(tmp_path / "cache"))
     with pytest.raises(SystemExit) as e:

@@ -1,20 +1,15 @@
 """hwlib.sample_data: the bundled data regenerates bit-identically and has the promised content."""
 
 import gzip
-import importlib.util
 import json
 
-import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from hwlib import sample_data
 from hwlib.utils import DATA_DIR
 
-HAVE_STORIES = importlib.util.find_spec("hwlib.stories") is not None
-
-
 def test_regenerates_bit_identically(tmp_path):
-    written = sample_data.write_all(tmp_path, stories=HAVE_STORIES)
+    written = sample_data.write_all(tmp_path)
     assert written, "nothing written"
     for path in written:
         rel = path.relative_to(tmp_path)
@@ -22,8 +17,6 @@ def test_regenerates_bit_identically(tmp_path):
 
 
 def test_cli_writes_everything(tmp_path):
-    if not HAVE_STORIES:
-        pytest.skip("hwlib.stories not written yet")
     sample_data.main(["--out", str(tmp_path)])
     names = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
     assert {

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from hwlib import stories
+from hwlib import story_words
 from hwlib.stories import article, generate_stories, write_story_splits
 
 
@@ -70,7 +70,7 @@ def test_narration_is_past_tense(sample):
 
 def test_pronouns_agree_with_the_cast(sample):
     """A story whose characters are all girls (or all boys) uses only her (or his) pronouns."""
-    girls, boys = set(stories.GIRLS), set(stories.BOYS)
+    girls, boys = set(story_words.GIRLS), set(story_words.BOYS)
     he = re.compile(r"\b(he|him|his)\b", re.I)
     she = re.compile(r"\b(she|her|hers)\b", re.I)
     checked = 0

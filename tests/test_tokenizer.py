@@ -4,6 +4,7 @@ import json
 import os
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -214,3 +215,35 @@ def test_bad_inputs(tmp_path, tok, corpus):
     huge.vocab_size = 70000
     with pytest.raises(ValueError, match="70000 does not fit the uint16"):
         tokenize_directory(corpus, tokenizer=huge, progress=False)
+
+
+def test_checkpoint_tokenizer_has_one_fallback_rule(tmp_path, tok, monkeypatch):
+    """Given > recorded (if still there) > Llama-2's for a checkpoint that records none."""
+    import torch
+
+    given = tk.checkpoint_tokenizer(tmp_path / "never_read.pt", tok.model_path)
+    assert given.fingerprint == tok.fingerprint
+    recorded = tmp_path / "recorded.pt"
+    torch.save({"tokenizer": str(tok.model_path)}, recorded)
+    assert tk.checkpoint_tokenizer(recorded).fingerprint == tok.fingerprint
+    gone = tmp_path / "gone.pt"
+    torch.save({"tokenizer": str(tmp_path / "gone.model")}, gone)
+    with pytest.raises(FileNotFoundError, match=r"gone.pt: pass --tokenizer .*gone.model"):
+        tk.checkpoint_tokenizer(gone)
+    course = tmp_path / "course.pt"  # the course's and llama2.c's checkpoints record none
+    torch.save({"model": {}, "model_args": {}}, course)
+    monkeypatch.setattr(tk, "LLAMA2_TOKENIZER", tok.model_path)
+    assert tk.checkpoint_tokenizer(course).fingerprint == tok.fingerprint
+    monkeypatch.setattr(tk, "LLAMA2_TOKENIZER", tmp_path / "llama2" / "tokenizer.model")
+    with pytest.raises(FileNotFoundError, match="download_data.sh tokenizer"):
+        tk.checkpoint_tokenizer(course)
+
+
+def test_check_vocab_refuses_another_size(tok):
+    def model(vocab_size: int) -> SimpleNamespace:
+        return SimpleNamespace(config=SimpleNamespace(vocab_size=vocab_size))
+
+    tk.check_vocab(model(tok.vocab_size), tok, "m.pt")
+    with pytest.raises(ValueError, match=f"m.pt: the model's vocabulary has {tok.vocab_size + 1} "
+                                         f"tokens but the tokenizer's has {tok.vocab_size}"):
+        tk.check_vocab(model(tok.vocab_size + 1), tok, "m.pt")

@@ -6,22 +6,27 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import hwlib.tokenizer
+from conftest import tiny_run
 from hwlib import train as T
-from hwlib.data import TokenBlocks
-from hwlib.model import Llama, LlamaConfig, load_checkpoint, save_checkpoint
+from hwlib.bench_reliability import kill_trainer, resume_trainer
+from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.cli import config_to_flags
+from hwlib.data import TokenBlocks, micro_batches
+from hwlib.model import Llama, LlamaConfig
 from hwlib.stories import write_story_splits
 from hwlib.tokenizer import train_tokenizer
-from hwlib.train import StopTraining, TrainConfig, main, parse_config, train
+from hwlib.sample import GenerateConfig
+from hwlib.train import StopTraining, TrainConfig, main, parse_config, parse_configs
+from hwlib.train import train
 from hwlib.utils import REPO_ROOT, CheckpointError
 
 VOCAB = 512  # the tiny preset's vocabulary
@@ -43,13 +48,9 @@ def tok(stories, tmp_path_factory) -> Path:
 
 
 def config(tmp_path: Path, stories: Path, tok: Path, **kw) -> TrainConfig:
-    """A tiny run: 32-token blocks, 8 sequences per update in micro-batches of 4."""
-    base = TrainConfig(
-        option="pretrain", data_path=str(stories), val_path=str(stories), model_config="tiny",
-        tokenizer=str(tok), block_size=32, batch_size=8, micro_batch_size=4, epochs=1, lr=3e-3,
-        max_steps=6, log_interval=1, out_dir=str(tmp_path / "runs"), seed=0, eval_batches=4,
-    )
-    return dataclasses.replace(base, **kw)
+    """conftest's tiny run, validated on the stories' .val file, six updates."""
+    return tiny_run(tmp_path / "runs", stories, kw.pop("tokenizer", tok), **{
+        "val_path": str(stories), "max_steps": 6, "seed": 0, "eval_batches": 4, **kw})
 
 
 def losses(history: list[dict], key: str = "loss") -> list[float]:
@@ -66,17 +67,19 @@ def test_flags_are_the_course_flags_and_build_the_same_config():
               " --generated_sentence_low_temp_out lo.txt --generated_sentence_high_temp_out hi.txt")
     ours = (" --model_config tiny --tokenizer k.model --max_steps 9 --dtype float16 --compile"
             " --out_dir o --tensorboard --top_k 5 --top_p 0.9 --prompt hi --max_new_tokens 3")
-    cfg = parse_config((course + ours).split())
+    cfg, gen = parse_configs((course + ours).split())
     assert cfg == TrainConfig(
         data_path="d", tokenized_dir="t", overwrite_tokenized=True, block_size=64, batch_size=32,
         micro_batch_size=8, epochs=2, lr=0.01, warmup_steps=5, warmup_ratio=0.1, val_path="v",
         val_tokenized_dir="vt", val_per_steps=7, test_path="s", test_tokenized_dir="st",
         auto_resume=True, run_name="r", use_gpu=True, wandb_project="p", wandb_entity="e", seed=3,
-        option="pretrain", pretrained_model_path="m.pt", generated_sentence_low_temp_out="lo.txt",
-        generated_sentence_high_temp_out="hi.txt", model_config="tiny", tokenizer="k.model",
-        max_steps=9, dtype="float16", compile=True, out_dir="o", tensorboard=True, top_k=5,
-        top_p=0.9, prompt="hi", max_new_tokens=3,
+        option="pretrain", pretrained_model_path="m.pt", model_config="tiny", tokenizer="k.model",
+        max_steps=9, dtype="float16", compile=True, out_dir="o", tensorboard=True,
     )
+    assert gen == GenerateConfig(
+        generated_sentence_low_temp_out="lo.txt", generated_sentence_high_temp_out="hi.txt",
+        top_k=5, top_p=0.9, prompt="hi", max_new_tokens=3)
+    assert parse_config((course + ours).split()) == cfg
     # Defaults are the course's; no flags at all gives TrainConfig() itself.
     d = parse_config([])
     assert d == TrainConfig()
@@ -90,8 +93,7 @@ def test_processes_split_each_global_batch_without_overlap(tmp_path):
     np.arange(10 * 5, dtype=np.uint16).tofile(bins)
     ds = TokenBlocks([bins], block_size=4)  # 10 blocks; block i starts with token 5 * i
     cfg = TrainConfig(batch_size=4, micro_batch_size=1)
-    shards = [list(T._micro_batches(ds, 0, 0, cfg, 1, T._Dist(r, 2, torch.device("cpu"))))
-              for r in range(2)]
+    shards = [list(micro_batches(ds, 0, 0, cfg.batch_size, 1, rank=r, world=2)) for r in range(2)]
     order = ds.order(0)
     for u in range(2):  # two updates of 4 blocks; rank r gets micro-batches r and r + 2
         firsts = [[int(x[0, 0]) // 5 for x, _ in shards[r][u]] for r in range(2)]
@@ -144,22 +146,12 @@ def test_resume_after_sigkill_of_the_command_line_run(tmp_path, stories, tok):
     cfg = config(tmp_path, stories, tok, max_steps=150, save_every=10, val_path=None,
                  log_interval=1)
     straight = train(dataclasses.replace(cfg, run_name="straight"))
-    flags = [f"--{k}" if v is True else f"--no-{k}" if v is False else f"--{k}={v}"
-             for k, v in vars(cfg).items() if v is not None]
-    cmd = [sys.executable, "-m", "hwlib.train", *flags]
-    assert parse_config(flags) == cfg
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same kernels as this process's one thread
+    assert parse_config(config_to_flags(cfg)) == cfg
     resume = T.run_paths(cfg)["resume_checkpoint"]
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    while not resume.exists() and proc.poll() is None:
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL
+    kill_trainer(cfg, step=15)  # after the first save (step 10), before the next
     killed_at = torch.load(resume, weights_only=True)["step"]
     assert 10 <= killed_at < 150
-    run = subprocess.run([*cmd, "--auto_resume"], cwd=REPO_ROOT, env=env, capture_output=True,
-                         text=True, timeout=120, check=False)
+    run = resume_trainer(cfg, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert f"at step {killed_at}" in run.stdout
     lines = [json.loads(s) for s in T.run_paths(cfg)["metrics"].open()]
@@ -282,7 +274,8 @@ def test_block_size_larger_than_the_data(tmp_path, tok):
 
 
 def test_missing_default_tokenizer_names_the_download(tmp_path, stories, monkeypatch):
-    monkeypatch.setattr(T, "DEFAULT_TOKENIZER", tmp_path / "llama2" / "tokenizer.model")
+    missing = tmp_path / "llama2" / "tokenizer.model"
+    monkeypatch.setattr(hwlib.tokenizer, "LLAMA2_TOKENIZER", missing)
     with pytest.raises(FileNotFoundError, match=r"download_data.sh tokenizer"):
         train(config(tmp_path, stories, tok, tokenizer=None))
 
