@@ -251,7 +251,8 @@ class Attention(nn.Module):
             return self.scores_fn(query, key, value)
         if self.implementation == "sdpa":
             return self.sdpa(query, key, value)
-        return self.compute_query_key_value_scores(query, self.repeat_kv(key), self.repeat_kv(value))
+        key, value = self.repeat_kv(key), self.repeat_kv(value)  # (B, n_heads, Tk, head_dim)
+        return self.compute_query_key_value_scores(query, key, value)
 
     def sdpa(self, query, key, value) -> torch.Tensor:  # the same, through PyTorch's fused kernel
         Tq, Tk = query.size(2), key.size(2)

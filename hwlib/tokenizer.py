@@ -8,10 +8,10 @@
 The cache follows the course: every `*.train, *.val, *.test, *.txt, *.dev` file of a directory is
 read line by line, each line becomes BOS ... EOS (so a model learns where a story ends), and the
 lines of one file become one `<file>.bin` (uint16) beside a `metadata.json` the course's reader
-reads ({"dtype": "uint16", "files": [{"source", "token_file", "token_count", ...}]}, plus a version).
-The cache is reused until a source file, the tokenizer or the line layout changes (a cache written
-the old way, BOS only, is rebuilt). Encoding streams through a process pool in chunks, so memory does not grow
-with the corpus.
+reads ({"dtype": "uint16", "files": [{"source", "token_file", "token_count", ...}]}, plus a
+version). The cache is reused until a source file, the tokenizer or the line layout changes (a
+cache written the old way, BOS only, is rebuilt). Encoding streams through a process pool in
+chunks, so memory does not grow with the corpus.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The course's model-side contract (COMP4901B HW1, `assignment1/`) held as data, checked on the kit.
+"""The course's model-side contract (COMP4901B HW1, `assignment1/`) as data, checked on the kit.
 
 Facts, not copied code: the names, signatures and defaults a learner's code relies on, the layout of
 a checkpoint the course's `save_model` writes, and the token cache its reader expects (issue 13).
@@ -86,7 +86,8 @@ def test_signatures_and_attribute_names_are_the_courses():
 
 def course_checkpoint(model: Llama) -> dict:
     """A dict in the layout the course's save_model writes, built from a kit model's weights."""
-    sizes = {k: v for k, v in model.config.to_dict().items() if k not in ("attention", "rope_theta")}
+    sizes = {k: v for k, v in model.config.to_dict().items()
+             if k not in ("attention", "rope_theta")}
     sizes["hidden_dim"] = None  # the course derives it from multiple_of, like the kit
     model_args = {**sizes, **COURSE_EXTRA_MODEL_ARGS}
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
