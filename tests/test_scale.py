@@ -16,14 +16,9 @@ from warcio.warcwriter import WARCWriter
 
 from hwlib import scale  # importing needs no datatrove; running does
 from hwlib.dedup import exact_key
-from hwlib.preprocess import (
-    QualityRules,
-    StageOptions,
-    iter_records,
-    load_bad_words,
-    process_record,
-    run_pipeline,
-)
+from hwlib.preprocess import StageOptions, process_record, run_pipeline
+from hwlib.quality import QualityRules, load_bad_words
+from hwlib.warc import iter_records
 from hwlib.sample_data import article_html, html, page
 from hwlib.utils import DATA_DIR, REPO_ROOT
 
@@ -77,7 +72,7 @@ def expected(inputs) -> dict:
     kept = {}
     for f in sorted(inputs.iterdir()):
         results = (process_record(r, opts) for r in iter_records(f))
-        kept[f.name] = [detail[0] for outcome, _, detail in results if outcome == "kept"]
+        kept[f.name] = [detail[0] for outcome, _, detail, _ in results if outcome == "kept"]
     return kept
 
 
@@ -115,7 +110,8 @@ def test_no_dedup_keeps_what_preprocess_keeps(plain_run, expected, inputs):
     want = Counter()
     quality = Counter()
     for f in sorted(inputs.iterdir()):
-        stats = run_pipeline(fname=str(f), output=None, dfname=None, progress=False)
+        stats = run_pipeline(fname=str(f), output=None, dfname=None, progress=False,
+                             num_records=None)
         quality.update(stats.pop("quality_failures"))
         want.update({k: v for k, v in stats.items() if isinstance(v, int)})
     for key in ("records_read", "non_html", "http_status", "broken", "undecodable", "html",
