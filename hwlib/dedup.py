@@ -47,13 +47,12 @@ def _hash_params(num_perm: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Multiply-shift hashing: h(x) = (a*x + b mod 2^64) >> 32, with a odd, is a universal family.
     The first 128 of each are what they always were, so stored signatures stay comparable.
     """
-    if not (isinstance(num_perm, int) and num_perm > 0):
+    if not (isinstance(num_perm, (int, np.integer)) and num_perm > 0):
         raise ValueError(f"num_perm must be a positive integer, got {num_perm!r}")
-    n = max(num_perm, NUM_PERM)
-    rng = np.random.default_rng(_SEED)
-    a = rng.integers(1, 2**63, size=n, dtype=np.uint64) * _U64(2) + _U64(1)
-    b = rng.integers(0, 2**63, size=n, dtype=np.uint64)
-    band = rng.integers(1, 2**63, size=n, dtype=np.uint64) | _U64(1)
+    parts = [_draw(np.random.default_rng(_SEED), NUM_PERM)]
+    if num_perm > NUM_PERM:  # more hashes come from a second stream, after the first 128
+        parts.append(_draw(np.random.default_rng([_SEED, 1]), num_perm - NUM_PERM))
+    a, b, band = (np.concatenate(p) for p in zip(*parts))
     return a[:num_perm], b[:num_perm], band[:num_perm]
 
 
@@ -81,6 +80,12 @@ def _shingle_hashes(words: list[str], ngram: int) -> np.ndarray:
         h *= _U64(0xBF58476D1CE4E5B9)
         h ^= h >> _U64(29)
     return h
+
+
+def _draw(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    a = rng.integers(1, 2**63, size=n, dtype=np.uint64) * _U64(2) + _U64(1)  # odd
+    b = rng.integers(0, 2**63, size=n, dtype=np.uint64)
+    return a, b, rng.integers(1, 2**63, size=n, dtype=np.uint64) | _U64(1)
 
 
 def minhash_signature(text: str, num_perm: int = NUM_PERM, ngram: int = NGRAM) -> np.ndarray:

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from warcio.warcwriter import WARCWriter
 
+from hwlib import dedup as D
+from hwlib import extract as X
 from hwlib import preprocess as pp
 from hwlib import quality as q
+from hwlib import warc as W
 from hwlib.dedup import DuplicateIndex, lsh_bands, normalize_text
 from hwlib.sample_data import article_html, http_response, sample_records, topic_texts
 from hwlib.utils import DATA_DIR, REPO_ROOT
@@ -195,19 +198,19 @@ def test_english_probability_matches_langid_rank():
 
 # --- decoding and extraction -------------------------------------------------------------------
 def test_decode_html_charsets():
-    assert pp.decode_html("caf\u00e9".encode("cp1252"), "utf-8") == "caf\ufffd"
-    assert pp.decode_html("caf\u00e9".encode("cp1252"), "iso-8859-1") == "caf\u00e9"
+    assert X.decode_html("caf\u00e9".encode("cp1252"), "utf-8") == "caf\ufffd"
+    assert X.decode_html("caf\u00e9".encode("cp1252"), "iso-8859-1") == "caf\u00e9"
     ru = '<meta charset="windows-1251"><p>Чай</p>'.encode("cp1251")
-    assert "Чай" in pp.decode_html(ru)
+    assert "Чай" in X.decode_html(ru)
     zh = '<meta http-equiv="Content-Type" content="text/html; charset=gb2312">茶'.encode("gb2312")
-    assert pp.decode_html(zh).endswith("茶")
-    assert pp.decode_html(b"\xef\xbb\xbfhi", "latin-1") == "hi"
-    assert pp.decode_html("naïve".encode(), "no-such-codec") == "naïve"
+    assert X.decode_html(zh).endswith("茶")
+    assert X.decode_html(b"\xef\xbb\xbfhi", "latin-1") == "hi"
+    assert X.decode_html("naïve".encode(), "no-such-codec") == "naïve"
 
 
 def test_extraction_keeps_article_drops_menus():
     raw = dict(sample_records())["https://news.example.com/local/community-garden"]
-    text = pp.html_to_text(raw.split(b"\r\n\r\n", 1)[1])
+    text = X.html_to_text(raw.split(b"\r\n\r\n", 1)[1])
     assert text.startswith("Neighbours Turn an Empty Lot into a Community Garden\n")
     assert "raised beds from recycled timber." in text and len(text.splitlines()) == 4
     for chrome in (
@@ -233,18 +236,18 @@ def test_extraction_blocks_lines_and_whitespace():
         "<table><tr><td>a</td><td>b</td></tr></table><noscript>ns</noscript>"
         "<template>tp</template><div hidden>h</div><span>six</span></body></html>"
     )
-    assert pp.html_to_text(html) == "one two\nthree\nfour five\na b\nsix"
-    assert pp.html_to_text(b"") == "" and pp.html_to_text("plain words") == "plain words"
+    assert X.html_to_text(html) == "one two\nthree\nfour five\na b\nsix"
+    assert X.html_to_text(b"") == "" and X.html_to_text("plain words") == "plain words"
 
 
 def test_extraction_deeply_nested():
     html = "<html><body>" + "<div>" * 20000 + "deep text." + "</div>" * 20000 + "</body></html>"
-    assert pp.html_to_text(html) == "deep text."
+    assert X.html_to_text(html) == "deep text."
 
 
 def test_unknown_extractor():
     with pytest.raises(ValueError, match="unknown extractor"):
-        pp.html_to_text("<p>x</p>", extractor="nope")
+        X.html_to_text("<p>x</p>", extractor="nope")
 
 
 @pytest.mark.skipif(
@@ -252,9 +255,9 @@ def test_unknown_extractor():
     reason="resiliparse not installed (pip install hwlib[fast])",
 )
 def test_resiliparse_agrees_on_bundled_pages():
-    for url, html in pp.read_warc(WARC):
-        ours = q.clean_text(pp.html_to_text(html))
-        theirs = q.clean_text(pp.html_to_text(html, extractor="resiliparse"))
+    for url, html in W.read_warc(WARC):
+        ours = q.clean_text(X.html_to_text(html))
+        theirs = q.clean_text(X.html_to_text(html, extractor="resiliparse"))
         a, b = set(normalize_text(ours).split()), set(normalize_text(theirs).split())
         if a or b:
             assert len(a & b) / len(a | b) >= 0.8, url
@@ -267,12 +270,12 @@ def test_resiliparse_agrees_on_bundled_pages():
 
 # --- reading ---------------------------------------------------------------------------------
 def test_read_warc_bundled():
-    pages = list(pp.read_warc(WARC))
+    pages = list(W.read_warc(WARC))
     urls = [u for u, _ in pages]
     assert len(pages) == 22 and all(isinstance(h, bytes) for _, h in pages)
     assert "https://www.example.org/robots.txt" not in urls
     assert "https://www.example.org/logo.png" not in urls
-    assert len(list(pp.read_warc(WARC, num_records=5))) == 4  # robots.txt counts as read
+    assert len(list(W.read_warc(WARC, num_records=5))) == 4  # robots.txt counts as read
 
 
 def test_read_wet(tmp_path):
@@ -290,7 +293,7 @@ def test_read_wet(tmp_path):
                     warc_content_type="text/plain",
                 )
             )
-    assert list(pp.read_wet(path)) == [
+    assert list(W.read_wet(path)) == [
         ("http://a/", "First doc.\nLine two."),
         ("http://b/", "Zweites."),
     ]
@@ -301,31 +304,31 @@ def test_read_wet(tmp_path):
 # --- dedup -----------------------------------------------------------------------------------
 def test_exact_duplicates_after_normalisation():
     texts = ["Hello, World!", "hello   world", "HELLO WORLD.", "Goodbye world"]
-    assert pp.deduplicate_texts(texts) == ["Hello, World!", "Goodbye world"]
+    assert D.deduplicate_texts(texts) == ["Hello, World!", "Goodbye world"]
 
 
 def test_near_duplicates_and_order():
     words = ENGLISH.split()
     near = " ".join(words[:40] + ["changed"] + words[41:])
     other = "A completely different text about sourdough bread and its crust. " * 3
-    assert pp.deduplicate_texts([ENGLISH, other, near]) == [ENGLISH, other]
-    assert pp.deduplicate_texts([near, ENGLISH]) == [near]  # the first occurrence wins
-    assert pp.deduplicate_texts([ENGLISH, near], threshold=1.0) == [ENGLISH, near]
-    assert pp.deduplicate_texts([]) == []
+    assert D.deduplicate_texts([ENGLISH, other, near]) == [ENGLISH, other]
+    assert D.deduplicate_texts([near, ENGLISH]) == [near]  # the first occurrence wins
+    assert D.deduplicate_texts([ENGLISH, near], threshold=1.0) == [ENGLISH, near]
+    assert D.deduplicate_texts([]) == []
 
 
 def test_topic_dataset_planted_duplicates_found():
     texts = pp.load_topic_dataset(DATA_DIR / "topic_dataset.json")
     gen, planted = topic_texts()
     assert texts == gen
-    assert pp.deduplicate_texts(texts) == [t for i, t in enumerate(texts) if i not in planted]
+    assert D.deduplicate_texts(texts) == [t for i, t in enumerate(texts) if i not in planted]
 
 
 def test_minhash_signature_properties():
-    sig = pp.minhash_signature(ENGLISH)
+    sig = D.minhash_signature(ENGLISH)
     assert sig.shape == (128,) and sig.dtype == np.uint32
-    assert np.array_equal(sig, pp.minhash_signature(ENGLISH.upper()))
-    other = pp.minhash_signature("Totally unrelated words here, nothing shared.")
+    assert np.array_equal(sig, D.minhash_signature(ENGLISH.upper()))
+    other = D.minhash_signature("Totally unrelated words here, nothing shared.")
     assert (sig == other).mean() < 0.1
     assert lsh_bands(0.8) == (32, 4)  # recall at the threshold >= 99%
 
@@ -345,12 +348,12 @@ def test_deduplicate_lines():
         "Menu, home.\nSecond body.\nFooter (c).",
         "Only  body.",
     ]
-    assert pp.deduplicate_lines(docs) == [
+    assert D.deduplicate_lines(docs) == [
         "Menu, home.\nFirst body line.\nFooter (c).",
         "Second body.",
         "Only body.",
     ]
-    assert pp.deduplicate_lines(docs, keep_first=False) == [
+    assert D.deduplicate_lines(docs, keep_first=False) == [
         "First body line.",
         "Second body.",
         "Only body.",
@@ -467,14 +470,14 @@ def test_truncated_warc_keeps_what_was_read(tmp_path, capsys):
 def test_not_a_warc_is_one_line_error(tmp_path, content, match):
     path = tmp_path / "bad.warc.gz"
     path.write_bytes(content)
-    with pytest.raises(pp.WarcError, match=match) as err:
+    with pytest.raises(W.WarcError, match=match) as err:
         pp.run_pipeline(fname=str(path), output=None, progress=False)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.warc.gz"):
-        list(pp.read_warc(tmp_path / "nope.warc.gz"))
+        list(W.read_warc(tmp_path / "nope.warc.gz"))
 
 
 def test_hostile_records_are_counted_skips(tmp_path):
