@@ -15,6 +15,7 @@ course's six names, COURSE_FUNCTIONS) in place of the kit's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -249,53 +250,76 @@ def run_pipeline(
                  replaced_chars=0, quality_failures=Counter(), examples={}, pages=[])
     index = dedup.DuplicateIndex(cfg.dedup_threshold)
     lines = dedup.LineDeduplicator() if cfg.dedup_lines else None
-    kept: list[tuple[int, str]] = []  # (page index, text) of pages that reach dedup
+    held: list[tuple[int, str]] = []  # (record number, text) for a learner's deduplicate_texts
     from tqdm.auto import tqdm
 
     bar = tqdm(total=cfg.num_records, unit="rec", desc="preprocess",
                disable=not (cfg.progress and sys.stderr.isatty()))
-    for outcome, url, detail, replaced in _results(cfg, records, opts):
-        bar.update(1)
-        stats["records_read"] += 1
-        stats["replaced_chars"] += replaced
-        stats["pages"].append([url, outcome])
-        ex = stats["examples"].setdefault(outcome, [])
-        if len(ex) < 5:
-            ex.append(url)
-        if outcome in SKIP_KINDS:
-            stats[outcome] += 1
-            continue
-        stats["html"] += 1
-        for stage in PAGE_STAGES[: PAGE_STAGES.index(outcome) if outcome != "kept" else None]:
-            if _PASSED[stage]:  # a page rejected at stage S passed every stage before S
-                stats[_PASSED[stage]] += 1
-        if outcome == "quality":
-            stats["quality_failures"].update(detail)
-        if outcome != "kept":
-            continue
-        text, masks, key, sig = detail
-        stats["pii_documents"] += masks > 0
-        stats["pii_masks"] += masks
-        if lines is not None:
-            deduped = lines.filter(text)
-            if deduped != text:
-                text, key, sig = deduped, None, None  # recomputed by the index
-        verdict = "new" if learner_dedup else index.add(text, key, sig) if text else "exact"
-        if verdict != "new":
-            stats[f"{verdict}_duplicates"] += 1
-            stats["pages"][-1][1] = "duplicate"
-            continue
-        kept.append((len(stats["pages"]) - 1, text))
-    bar.close()
-    if learner_dedup:
-        kept = _apply_learner_dedup(learner_dedup, kept, stats)
-    stats["deduplicated"] = len(kept)
-    if cfg.output:
-        with atomic_write(cfg.output, "w") as out:
-            out.writelines(" ".join(text.split("\n")) + "\n" for _, text in kept)
+    # A temp file beside the output, renamed over it only when the run completes.
+    with atomic_write(cfg.output, "w") if cfg.output else contextlib.nullcontext() as out:
+        for outcome, url, detail, replaced in _results(cfg, records, opts):
+            bar.update(1)
+            text = _count(stats, outcome, url, detail, replaced)
+            if text is None:
+                continue
+            if learner_dedup:  # it needs every text at once: held in memory, written at the end
+                held.append((stats["records_read"] - 1, text))
+                continue
+            if lines is not None:
+                text = lines.filter(text)
+            _, _, key, sig = detail
+            if text != detail[0]:
+                key, sig = None, None  # recomputed by the index
+            verdict = index.add(text, key, sig) if text else "exact"
+            if verdict != "new":
+                stats[f"{verdict}_duplicates"] += 1
+                _mark_duplicate(stats, stats["records_read"] - 1)
+                continue
+            stats["deduplicated"] += 1
+            if out:
+                out.write(" ".join(text.split("\n")) + "\n")
+        bar.close()
+        if learner_dedup:
+            held = _apply_learner_dedup(learner_dedup, held, stats)
+            stats["deduplicated"] = len(held)
+            if out:
+                out.writelines(" ".join(text.split("\n")) + "\n" for _, text in held)
     stats["quality_failures"] = dict(stats["quality_failures"])
     stats["pages"] = [tuple(p) for p in stats["pages"]]
     return stats
+
+
+MAX_PAGES_LISTED = 100_000  # stats["pages"] stops growing here, so memory stays bounded
+
+
+def _count(stats: dict, outcome: str, url: str, detail, replaced: bool) -> str | None:
+    """Count one record's outcome in the funnel; the text of a page that reached dedup."""
+    stats["records_read"] += 1
+    stats["replaced_chars"] += replaced
+    if len(stats["pages"]) < MAX_PAGES_LISTED:
+        stats["pages"].append([url, outcome])
+    ex = stats["examples"].setdefault(outcome, [])
+    if len(ex) < 5:
+        ex.append(url)
+    if outcome in SKIP_KINDS:
+        stats[outcome] += 1
+        return None
+    stats["html"] += 1
+    for stage in PAGE_STAGES[: PAGE_STAGES.index(outcome) if outcome != "kept" else None]:
+        if _PASSED[stage]:  # a page rejected at stage S passed every stage before S
+            stats[_PASSED[stage]] += 1
+    if outcome == "quality":
+        stats["quality_failures"].update(detail)
+    if outcome != "kept":
+        return None
+    stats["pii_documents"] += detail[1] > 0
+    stats["pii_masks"] += detail[1]
+    return detail[0]
+
+
+def _mark_duplicate(stats: dict, record: int) -> None:
+    if record < len(stats["pages"]):
+        stats["pages"][record][1] = "duplicate"
 
 
 def _apply_learner_dedup(fn: Callable, kept: list[tuple[int, str]], stats: dict) -> list:
@@ -309,7 +333,7 @@ def _apply_learner_dedup(fn: Callable, kept: list[tuple[int, str]], stats: dict)
             left[text] -= 1
             survivors.append((i, text))
         else:
-            stats["pages"][i][1] = "duplicate"
+            _mark_duplicate(stats, i)
     stats["near_duplicates"] = len(kept) - len(survivors)  # the learner's says not which kind
     return survivors
 
