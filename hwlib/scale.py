@@ -3,7 +3,7 @@
     pip install -e .[scale]
     python -m hwlib.scale --input 'data/cc/*.warc.gz' --output out/scale --tasks 4 --workers 2
     python -m hwlib.scale --input /shared/CC-MAIN-2024-22 --output /shared/clean --tasks 9000 \\
-        --executor slurm --partition cpu --time 04:00:00 --cpus_per_task 1 --dry-run
+        --executor slurm --partition cpu --time 04:00:00 --cpus_per_task 1 --dry_run
 
 Each stage (extract, clean, PII, quality, English) is a datatrove step calling hwlib.preprocess's
 pure functions, so a page gives the same text here as there. datatrove shards the files over
@@ -424,12 +424,11 @@ def collect_funnel(output: str | os.PathLike) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hwlib.scale", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in dataclasses.fields(ScaleConfig):
-        flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
-        if f.name == "dedup":
-            parser.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True)
-        elif isinstance(f.default, bool):
-            parser.add_argument(*flags, dest=f.name, action="store_true")
+    for f in dataclasses.fields(ScaleConfig):  # booleans: --no_dedup, --dry_run (kit-wide style)
+        flags = [f"--no_{f.name}" if f.default is True else f"--{f.name}"]
+        if isinstance(f.default, bool):
+            parser.add_argument(*flags, dest=f.name,
+                                action="store_false" if f.default else "store_true")
         elif f.name == "skip_rules":
             parser.add_argument(*flags, dest=f.name, default="", help="comma-separated names")
         else:
