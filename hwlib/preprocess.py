@@ -64,13 +64,21 @@ def decode_page(kind: str, payload, charset: str | None) -> tuple[str, str | Non
     return kind, text, replaced
 
 
-def run_stage(stage: str, text: str, opts: StageOptions) -> tuple[str, bool, object]:
-    """(text, passed, detail) of one PAGE_STAGES stage; detail: PII masks, failed rules, P(en)."""
+def run_stage(
+    stage: str, text: str, opts: StageOptions, raw: bytes | None = None
+) -> tuple[str, bool, object]:
+    """(text, passed, detail) of one PAGE_STAGES stage; detail: PII masks, failed rules, P(en).
+
+    A learner's html_to_text gets the page's `raw` bytes when given, as the course's does.
+    """
     mine = dict(opts.stages)
     if stage == "extract":
         if not opts.wet:
             fn = mine.get("html_to_text")
-            text = fn(text) if fn else extract.html_to_text(text, extractor=opts.extractor)
+            if fn:
+                text = fn(raw if raw is not None else text)
+            else:
+                text = extract.html_to_text(text, extractor=opts.extractor)
         return text, bool(text.strip()), None
     if stage == "clean":
         text = mine.get("clean_text", quality.clean_text)(text)
@@ -113,8 +121,9 @@ def process_record(record: tuple, opts: StageOptions) -> tuple:
         if kind not in ("html", "text"):
             return (kind, url, None, replaced)
         masks = 0
+        raw = payload if kind == "html" else None
         for stage in PAGE_STAGES:
-            text, ok, detail = run_stage(stage, text, opts)
+            text, ok, detail = run_stage(stage, text, opts, raw)
             if stage == "pii":
                 masks = detail
             if not ok:

@@ -622,6 +622,15 @@ def test_learner_stages_run_in_place_of_the_kits(tmp_path):
     assert {k: mine[k] for k in pp.STAGES} == {k: ref[k] for k in pp.STAGES}
     assert mine["pii_masks"] == ref["pii_masks"] and mine["pages"] == ref["pages"]
 
+    seen = []
+
+    def course_style(html: bytes) -> str:  # the course's html_to_text is handed the bytes
+        seen.append(type(html))
+        return X.html_to_text(html)
+
+    pp.run_pipeline(fname=str(WARC), output=None, progress=False,
+                    stages={"html_to_text": course_style})
+    assert seen and set(seen) == {bytes}
     wrong = pp.run_pipeline(fname=str(WARC), output=None, progress=False,
                             stages={"is_english_text": lambda text: "the" in text.split()})
     assert wrong["english"] != ref["english"]
