@@ -197,8 +197,11 @@ def _workers(cfg: PipelineConfig, opts: StageOptions) -> int:
         return cfg.workers
     try:
         pickle.dumps(opts)  # lambdas and nested functions cannot travel to a worker
+        # Without fork a worker imports each function's module by name: not __main__ (a
+        # notebook) nor a file loaded by --impl.
         ok = multiprocessing.get_start_method() == "fork" or all(
-            fn.__module__ != "__main__" for _, fn in opts.stages)  # spawn re-imports __main__
+            fn.__module__ != "__main__" and not fn.__module__.startswith(_IMPL_PREFIX)
+            for _, fn in opts.stages)
     except Exception:
         ok = False
     if not ok:
@@ -413,11 +416,14 @@ def load_topic_dataset(path) -> list[str]:
     return texts
 
 
+_IMPL_PREFIX = "hwlib_impl_"
+
+
 def load_impl(path: str) -> dict[str, Callable]:
     """The COURSE_FUNCTIONS a learner's file defines (by name), imported from that file."""
     path = require_file(path).resolve()
     sys.path.insert(0, str(path.parent))  # the course's homework.py imports its own utils.py
-    name = f"hwlib_impl_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}"
+    name = _IMPL_PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
     try:
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
