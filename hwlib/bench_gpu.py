@@ -4,11 +4,12 @@
     python -m hwlib.bench gpu --device cpu --quick --out out/gpu  # the same code paths, seconds
 
 Parts, each with its own time budget, in this order: the bundled stories tokenized; correctness
-(bf16 vs fp32 losses, compiled vs eager, KV cache vs recomputation, SDPA vs explicit attention);
-generation tokens/s against transformers; a one-process torchrun run of hwlib.train (NCCL on GPU,
-gloo on CPU); training throughput and MFU (PaLM appendix B FLOPs over the detected GPU's peak)
-over fp32 / bf16 / + torch.compile / + fused AdamW / + TF32 for the course's 42M at sequence 512
-and each TinyStories recipe; a 2-3 minute run of the 42M recipe on the bundled stories.
+(bf16 vs fp32 losses, compiled vs eager, KV cache vs recomputation, SDPA vs explicit attention)
+while a one-process torchrun run of hwlib.train (NCCL on GPU, gloo on CPU) runs beside it;
+generation tokens/s against transformers; training throughput and MFU (PaLM appendix B FLOPs
+over the detected GPU's peak) over fp32 / bf16 / + torch.compile / + fused AdamW / + TF32 for the
+course's 42M at sequence 512 and each TinyStories recipe; a 2-3 minute run of the 42M recipe on
+the bundled stories.
 gpu-report.json and gpu-report.md are rewritten after every part, so a run cut short keeps what it
 measured. A part that fails is recorded with its error and the next one runs; whatever is skipped
 is printed with the reason. Imports only what a stock CUDA PyTorch image holds.
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 import traceback
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -43,11 +45,14 @@ from hwlib.utils import DATA_DIR, REPO_ROOT
 
 RECIPES = REPO_ROOT / "configs" / "tinystories.json"
 # Seconds per part on one H100 (the whole check <= 8 minutes), and with --quick on a busy CPU.
-BUDGETS = {"data": 20, "correctness": 45, "generation": 40, "torchrun": 45, "throughput": 170,
+BUDGETS = {"data": 20, "correctness": 45, "torchrun": 30, "generation": 40, "throughput": 200,
            "train_run": 150}
-QUICK_BUDGETS = {"data": 10, "correctness": 15, "generation": 10, "torchrun": 30,
+QUICK_BUDGETS = {"data": 10, "correctness": 15, "torchrun": 30, "generation": 10,
                  "throughput": 8, "train_run": 10}
-VARIANTS = ("fp32", "bf16", "bf16+compile", "bf16+compile+fused", "bf16+compile+fused+tf32")
+# Each variant adds one thing to the one before. TF32 comes second, not last: under bf16 autocast
+# it changes almost no matmul, and switching it after torch.compile recompiles the whole model
+# (dynamo guards on the flag), which the budget cannot afford for every model.
+VARIANTS = ("fp32", "tf32", "tf32+bf16", "tf32+bf16+compile", "tf32+bf16+compile+fused")
 
 
 class Check:
@@ -111,13 +116,10 @@ def _environment(device: torch.device, args) -> dict:
                     bf16=torch.cuda.is_bf16_supported())
     else:
         meta["threads"] = torch.get_num_threads()
-    try:
-        import transformers
-
-        meta["transformers"] = transformers.__version__
-    except Exception as e:  # ImportError, or a transformers too old or new for this torch
+    try:  # the version without the import (seconds); the generation part imports it
+        meta["transformers"] = metadata.version("transformers")
+    except metadata.PackageNotFoundError:
         meta["transformers"] = None
-        meta["transformers_error"] = gp.short_error(e)
     return meta
 
 
@@ -227,7 +229,7 @@ def throughput(device: torch.device, args, deadline: float, skip) -> list[dict]:
 def _measure(net, model, variant, spec, micro, device, half, args) -> dict:
     """Warm up, then time updates (forward, backward, clip, AdamW) for ~--seconds; an out of
     memory halves the micro-batch and tries again."""
-    dtype = "float32" if variant == "fp32" else half
+    dtype = half if "bf16" in variant else "float32"
     fused = "fused" in variant and device.type == "cuda"  # fused AdamW is CUDA-only here
     counts = gp.dynamo_counts()
     while True:
@@ -245,7 +247,7 @@ def _measure(net, model, variant, spec, micro, device, half, args) -> dict:
             opt.zero_grad(set_to_none=True)
 
         try:
-            with gp.tf32(variant.endswith("tf32")):
+            with gp.tf32(variant != "fp32"):
                 for _ in range(args.warmup):  # the first calls compile and allocate
                     step()
                 gp.sync(device)
@@ -337,6 +339,53 @@ def train_run(data: dict, tmp: Path, device: torch.device, args, deadline: float
 
 
 # ------------------------------------------------------------------------------------- main
+def _run_parts(check: Check, parts: set, tmp: Path) -> None:
+    """The parts in order, each guarded by check.run; a part that needs data that did not come
+    is skipped with the reason."""
+    a, device = check.args, check.device
+    half = "bfloat16" if device.type != "cuda" or torch.cuda.is_bf16_supported() else "float16"
+    data = check.run("data", lambda dl: _stories(tmp, a.quick, 512 if a.quick else 4096))
+    for name in sorted(parts & {"correctness", "torchrun", "train_run"}) if not data else ():
+        check.skip(name, "no tokenized stories (the data part failed)")
+    launch: gp.Torchrun | Exception | None = None
+    if "torchrun" in parts and data:
+        try:
+            launch = gp.Torchrun(data, tmp, device)
+        except Exception as e:  # reported as the torchrun part's failure below
+            launch = e
+    try:
+        block, micro, steps, new = (32, 4, 4, 8) if a.quick else (256, 8, 8, 64)
+        if "correctness" in parts and data:
+            mc = LlamaConfig.preset("tiny" if a.quick else "42M", vocab_size=data["vocab"],
+                                    max_seq_len=block)
+            check.run("correctness", lambda dl: gp.correctness(
+                mc, _story_batches(data, block, micro, steps), device, half, a.compile_backend,
+                new, check.skip))
+        if launch is not None:  # collected before anything is timed
+            check.run("torchrun", lambda dl: _raise(launch) if isinstance(launch, Exception)
+                      else launch.result(dl))
+    finally:
+        if isinstance(launch, gp.Torchrun):
+            launch.kill()  # only if it still runs: the check is ending another way
+    if "generation" in parts:
+        check.run("generation", lambda dl: gp.generation(
+            "tiny" if a.quick else "42M", device, ("float32", "bfloat16"),
+            (1, 4) if a.quick else (1, 32), 16, 8 if a.quick else 128, dl, check.skip))
+    rows = []
+    if "throughput" in parts:
+        rows = check.run("throughput", lambda dl: throughput(device, a, dl, check.skip),
+                         minimum=10) or []
+    ts42 = [r["micro_batch"] for r in rows if r["model"] == "TinyStories 42M"]
+    if "train_run" in parts and data:
+        check.run("train_run", lambda dl: train_run(
+            data, tmp, device, a, dl, max(ts42, default=None), check.skip),
+            minimum=5 if a.quick else 60)
+
+
+def _raise(e: Exception):
+    raise e
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags and run every part; the report is in --out whatever happens."""
     p = argparse.ArgumentParser(prog="python -m hwlib.bench gpu", description=__doc__.split(
@@ -357,38 +406,11 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cuda" if a.device != "cpu" and torch.cuda.is_available() else "cpu")
     if a.compile_backend is None:  # inductor compiles for minutes on a CPU; tracing is the path
         a.compile_backend = "eager" if a.quick and device.type == "cpu" else "inductor"
-    a.warmup, a.min_steps, a.max_steps, a.seconds = (1, 1, 2, 0.0) if a.quick else (2, 3, 50, 2.0)
-    parts = set(a.parts.split(","))
+    a.warmup, a.min_steps, a.max_steps, a.seconds = (1, 1, 2, 0.0) if a.quick else (2, 3, 50, 1.5)
     check = Check(a, device)
     print(f"GPU check on {check.report['meta'].get('gpu', device)}; report in {a.out}", flush=True)
-    half = "bfloat16" if device.type != "cuda" or torch.cuda.is_bf16_supported() else "float16"
     with tempfile.TemporaryDirectory(prefix="hwlib-gpu-") as tmp:
-        data = check.run("data", lambda dl: _stories(Path(tmp), a.quick, 512 if a.quick else 4096))
-        needs_data = ("correctness", "torchrun", "train_run")
-        for name in needs_data if data is None else ():
-            check.skip(name, "no tokenized stories (the data part failed)")
-        block, micro, steps, new = (32, 4, 4, 8) if a.quick else (256, 8, 8, 64)
-        if "correctness" in parts and data:
-            mc = LlamaConfig.preset("tiny" if a.quick else "42M", vocab_size=data["vocab"],
-                                    max_seq_len=block)
-            check.run("correctness", lambda dl: gp.correctness(
-                mc, _story_batches(data, block, micro, steps), device, half, a.compile_backend,
-                new, check.skip))
-        if "generation" in parts:
-            check.run("generation", lambda dl: gp.generation(
-                "tiny" if a.quick else "42M", device, ("float32", "bfloat16"),
-                (1, 4) if a.quick else (1, 32), 16, 8 if a.quick else 128, dl, check.skip))
-        if "torchrun" in parts and data:
-            check.run("torchrun", lambda dl: gp.torchrun(data, Path(tmp), device, dl), minimum=5)
-        rows = []
-        if "throughput" in parts:
-            rows = check.run("throughput", lambda dl: throughput(device, a, dl, check.skip),
-                             minimum=10) or []
-        ts42 = [r["micro_batch"] for r in rows if r["model"] == "TinyStories 42M"]
-        if "train_run" in parts and data:
-            check.run("train_run", lambda dl: train_run(
-                data, Path(tmp), device, a, dl, max(ts42, default=None), check.skip),
-                minimum=5 if a.quick else 60)
+        _run_parts(check, set(a.parts.split(",")), Path(tmp))
     failed = [n for n, e in check.report["parts"].items() if e["status"] == "failed"]
     print(f"done in {check.report['meta']['total_seconds']:.0f} s; report: {a.out}/gpu-report.md"
           + (f"; FAILED parts: {', '.join(failed)}" if failed else ""), flush=True)

@@ -64,7 +64,7 @@ def test_quick_cpu_run_without_the_modules_a_cuda_image_lacks(tmp_path):
     rows = results["throughput"]
     assert rows and all(r["tokens_per_s"] > 0 and r["micro_batch"] >= 1 for r in rows)
     first = [r["variant"] for r in rows if r["model"] == "TinyStories 42M"]
-    assert first[:3] == ["fp32", "bf16", "bf16+compile"]  # the most wanted model comes first
+    assert first[:4] == list(bench_gpu.VARIANTS[:4])  # the most wanted model comes first
     skipped = " ".join(s["what"] for s in report["skipped"])
     for spec in bench_gpu._models(quick=True):  # every other one is measured or says why not
         for v in bench_gpu.VARIANTS:
@@ -121,7 +121,7 @@ def test_out_of_memory_halves_the_micro_batch(tmp_path):
         return model(x, y)
 
     spec = {"mc": model.config, "block": 16}
-    row = bench_gpu._measure(net, model, "bf16", spec, 8, torch.device("cpu"), "bfloat16",
+    row = bench_gpu._measure(net, model, "tf32+bf16", spec, 8, torch.device("cpu"), "bfloat16",
                              _args(tmp_path))
     assert row["micro_batch"] == 2 and row["tokens_per_s"] > 0
 
@@ -137,7 +137,7 @@ def test_a_failing_compiler_skips_the_compiled_variants_and_measures_the_rest(tm
     args = _args(tmp_path, compile_backend=failing_backend)
     rows = bench_gpu.throughput(torch.device("cpu"), args, float("inf"),
                                 lambda what, why: skipped.append((what, why)))
-    assert [r["variant"] for r in rows] == ["fp32", "bf16"]
+    assert [r["variant"] for r in rows] == ["fp32", "tf32", "tf32+bf16"]
     compiled = [v for v in bench_gpu.VARIANTS if "compile" in v]
     assert [w for w, _ in skipped] == [f"throughput {models[0]['name']} {v}" for v in compiled]
     assert all("no C++ compiler" in why for _, why in skipped)
