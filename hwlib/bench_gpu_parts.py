@@ -166,12 +166,20 @@ def _kv_cache(model: Llama, prompt: torch.Tensor, new_tokens: int) -> list[dict]
     cache's logits, one token at a time, equal one full forward pass over the same tokens."""
     cached = model.generate(prompt, new_tokens, use_cache=True)
     recomputed = model.generate(prompt, new_tokens, use_cache=False)
-    same = torch.equal(cached, recomputed)
-    first = None if same else int((cached != recomputed).any(0).nonzero()[0])
-    print(f"  KV-cache greedy text equals recomputation: {'ok' if same else 'FAILED'} "
-          f"({new_tokens} new tokens, batch {prompt.size(0)})")
-    out = [{"name": "KV-cache greedy tokens equal recomputation", "passed": same,
-            "new_tokens": new_tokens, "first_difference_at": first}]
+    same, first, tie = torch.equal(cached, recomputed), None, False
+    if not same:  # fine only where the two best tokens were tied to float precision
+        first = int((cached != recomputed).any(0).nonzero()[0])
+        rows = cached[:, first] != recomputed[:, first]
+        with torch.inference_mode():
+            logits = model(recomputed[rows, :first])[0][:, -1].float()
+        top2 = logits.topk(2, dim=-1).values
+        tie = bool((top2[:, 0] - top2[:, 1] <= FP32_TOL * logits.abs().max()).all())
+    ok = same or tie
+    print(f"  KV-cache greedy text equals recomputation: {'ok' if ok else 'FAILED'} "
+          f"({new_tokens} new tokens, batch {prompt.size(0)}"
+          f"{'' if same else f'; differs from token {first}, a near-tie: {tie}'})")
+    out = [{"name": "KV-cache greedy tokens equal recomputation", "passed": ok,
+            "new_tokens": new_tokens, "first_difference_at": first, "near_tie": tie}]
     c, (B, T) = model.config, cached.shape
     w = model.output.weight
     caches = [(w.new_zeros(B, c.n_kv_heads, T, c.head_dim), w.new_zeros(B, c.n_kv_heads, T,

@@ -141,3 +141,23 @@ def test_a_failing_compiler_skips_the_compiled_variants_and_measures_the_rest(tm
     compiled = [v for v in bench_gpu.VARIANTS if "compile" in v]
     assert [w for w, _ in skipped] == [f"throughput {models[0]['name']} {v}" for v in compiled]
     assert all("no C++ compiler" in why for _, why in skipped)
+
+
+def test_the_kv_cache_check_catches_a_cache_that_forgets_the_first_token():
+    from hwlib import bench_gpu_parts as gp
+
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset("tiny")).eval()
+    prompt = torch.randint(0, model.config.vocab_size, (2, 8))
+    assert all(c["passed"] for c in gp._kv_cache(model, prompt, 8))
+    hidden = model.hidden
+
+    def forgetful(tokens, caches=None, start_pos=0):  # a bug: position 0 wiped once cached
+        if caches is not None and start_pos > 0:
+            for k, v in caches:
+                k[:, :, 0], v[:, :, 0] = 0, 0
+        return hidden(tokens, caches, start_pos)
+
+    model.hidden = forgetful
+    logits = gp._kv_cache(model, prompt, 8)[1]
+    assert not logits["passed"] and logits["difference"] > 100 * logits["tolerance"]
