@@ -407,10 +407,16 @@ def main(argv: list[str] | None = None) -> None:
     if a.compile_backend is None:  # inductor compiles for minutes on a CPU; tracing is the path
         a.compile_backend = "eager" if a.quick and device.type == "cpu" else "inductor"
     a.warmup, a.min_steps, a.max_steps, a.seconds = (1, 1, 2, 0.0) if a.quick else (2, 3, 50, 1.5)
-    check = Check(a, device)
+    parts = set(a.parts.split(","))
+    if unknown := sorted(parts - set(BUDGETS)):
+        sys.exit(f"error: --parts: unknown {', '.join(unknown)}; choose from {', '.join(BUDGETS)}")
+    try:
+        check = Check(a, device)
+    except OSError as e:
+        sys.exit(f"error: --out {a.out}: {e.strerror or e}")
     print(f"GPU check on {check.report['meta'].get('gpu', device)}; report in {a.out}", flush=True)
     with tempfile.TemporaryDirectory(prefix="hwlib-gpu-") as tmp:
-        _run_parts(check, set(a.parts.split(",")), Path(tmp))
+        _run_parts(check, parts, Path(tmp))
     failed = [n for n, e in check.report["parts"].items() if e["status"] == "failed"]
     print(f"done in {check.report['meta']['total_seconds']:.0f} s; report: {a.out}/gpu-report.md"
           + (f"; FAILED parts: {', '.join(failed)}" if failed else ""), flush=True)

@@ -161,3 +161,11 @@ def test_the_kv_cache_check_catches_a_cache_that_forgets_the_first_token():
     model.hidden = forgetful
     logits = gp._kv_cache(model, prompt, 8)[1]
     assert not logits["passed"] and logits["difference"] > 100 * logits["tolerance"]
+
+
+def test_bad_flags_end_in_one_line(tmp_path):
+    with pytest.raises(SystemExit, match=r"^error: --parts: unknown warmup; choose from data,"):
+        bench_gpu.main(["--device", "cpu", "--parts", "data,warmup", "--out", str(tmp_path)])
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(SystemExit, match=r"^error: --out .*file/out: Not a directory"):
+        bench_gpu.main(["--device", "cpu", "--out", str(tmp_path / "file" / "out")])
