@@ -323,9 +323,10 @@ def train_run(data: dict, tmp: Path, device: torch.device, args, deadline: float
             raise
         skip("train_run with torch.compile", f"failed, rerun without it: {gp.short_error(e)}")
         points.clear()
+        plot = None  # its curve holds the failed attempt's points
         cfg = dataclasses.replace(cfg, compile=False, run_name="ts42M-bundled-eager")
         with open(log, "a") as f, contextlib.redirect_stdout(f):
-            summary = train(cfg, callbacks=callbacks[:1])
+            summary = train(cfg, callbacks=[watch])
     if plot is not None:
         plot.save(Path(args.out) / "train-run-loss.png")
     losses = [p["loss"] for p in points]
