@@ -14,14 +14,14 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-# The kit's public API used here, in one place (export_hf may move to hwlib.checkpoint).
-from hwlib.model import Llama, LlamaConfig, export_hf
+# The kit's public API used here, in one place.
+from hwlib.checkpoint import to_transformers
+from hwlib.model import Llama, LlamaConfig
 from hwlib.train import parse_config, train
 from hwlib.utils import REPO_ROOT
 
@@ -202,17 +202,6 @@ def short_error(e: BaseException) -> str:
 
 
 # -------------------------------------------------------------------------------- generation
-def _hf_twin(model: Llama):
-    """transformers' LlamaForCausalLM with the same config and weights (through export_hf)."""
-    from transformers import LlamaForCausalLM
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()  # generation-config notes are not findings
-    with tempfile.TemporaryDirectory() as d:
-        export_hf(model, d)
-        return LlamaForCausalLM.from_pretrained(d).float().eval()
-
-
 def generation(preset: str, device: torch.device, dtypes: tuple, batches: tuple,
                prompt_len: int, new_tokens: int, deadline: float, record_skip) -> list[dict]:
     """Greedy KV-cache generation tokens/s, hwlib vs transformers' generate, same weights,
@@ -220,7 +209,7 @@ def generation(preset: str, device: torch.device, dtypes: tuple, batches: tuple,
     torch.manual_seed(0)
     cpu_model = Llama(LlamaConfig.preset(preset)).eval()
     try:
-        hf_cpu = _hf_twin(cpu_model)
+        hf_cpu = to_transformers(cpu_model)
         hf_cpu.generation_config.eos_token_id = None  # always exactly new_tokens
         hf_cpu.generation_config.pad_token_id = 0
     except Exception as e:  # ImportError when transformers is missing; an API change otherwise
