@@ -282,8 +282,8 @@ class Torchrun:
                  "--tokenized_dir", data["cache"], "--tokenizer", data["tokenizer"],
                  "--block_size", "64", "--batch_size", "8", "--max_steps", "6",
                  "--log_interval", "2", "--out_dir", str(tmp), "--run_name", "torchrun",
-                 "--no-progress", "--num_workers", "1",
-                 "--use_gpu" if device.type == "cuda" else "--no-use_gpu"]
+                 "--no_progress", "--num_workers", "1",
+                 "--use_gpu" if device.type == "cuda" else "--no_use_gpu"]
         self.tmp, spec = tmp, tmp / "spec.json"
         spec.write_text(json.dumps({"flags": flags, "result": str(tmp / "result.json"),
                                     "pid": str(tmp / "worker.pid")}))
@@ -308,7 +308,11 @@ class Torchrun:
                                f"{output[-800:]}") from None
         result_file = self.tmp / "result.json"
         if self.proc.returncode != 0 or not result_file.exists():
-            raise RuntimeError(f"torchrun exited with {self.proc.returncode}: {output[-1500:]}")
+            # the worker's own error (an argparse line, a traceback's last line) comes first,
+            # torchrun's long summary after it
+            worker = [x for x in output.splitlines() if "error" in x.lower() and "elastic" not in x]
+            raise RuntimeError(f"torchrun exited with {self.proc.returncode}: "
+                               f"{' | '.join(worker[:5])} ... {output[-800:]}")
         result = json.loads(result_file.read_text())
         print(f"  {result['backend']} process group: all_reduce {result['all_reduce_ok']}, DDP "
               f"step loss {result['ddp_loss']:.3f}; hwlib.train {result['steps']} updates, "
