@@ -1,4 +1,4 @@
-"""How long the demo takes on this machine, idle and beside a CPU hog; and updates/s per thread count.
+"""How long the demo takes here, idle and beside a CPU hog; and updates/s per thread count.
 
     python -m hwlib.bench_demo             # threads table, then the whole demo idle and busy
     python -m hwlib.bench_demo --quick     # seconds, not minutes: a smoke run (used by a test)
@@ -85,9 +85,9 @@ def thread_table(seconds: float, hog: int, thread_counts: list[int]) -> list[dic
                 rate = updates_per_s(n, seconds)
                 rows.append({"hog": hog if busy else 0, "threads": n, "updates_per_s": rate,
                              "load": load_average()})
-                print(f"  {'beside a ' + str(hog) + '-process hog' if busy else 'idle':>22}"
-                      f"  {n} thread(s): {rate:6.2f} updates/s   (load average {rows[-1]['load']:.2f})",
-                      flush=True)
+                where = f"beside a {hog}-process hog" if busy else "idle"
+                print(f"  {where:>22}  {n} thread(s): {rate:6.2f} updates/s   "
+                      f"(load average {rows[-1]['load']:.2f})", flush=True)
     return rows
 
 
@@ -121,7 +121,8 @@ def _print_demo(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m hwlib.bench_demo", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m hwlib.bench_demo",
+                                description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="seconds, not minutes (a smoke run)")
     p.add_argument("--hog", type=int, default=2, help="busy processes beside the busy runs")
     p.add_argument("--seconds", type=float, default=20.0, help="per thread-count measurement")

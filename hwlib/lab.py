@@ -1,7 +1,7 @@
 """Open the notebooks in JupyterLab from a working copy, so running them never dirties git.
 
     make lab                       # = python -m hwlib.lab: lab/instructor/, solutions included
-    make lab STUDENT=1             # = python -m hwlib.lab --student: lab/student/, exercises as TODOs
+    make lab STUDENT=1             # = python -m hwlib.lab --student: lab/student/, with TODOs
     python -m hwlib.lab --reset    # fresh copies (asks first: your edits there would be lost)
 
 The tracked notebooks/ hold the instructor version with its stored outputs, which `make test`

@@ -23,7 +23,8 @@ from hwlib.student import SolutionMarkerError, read_notebook, write_notebook
 REPO_URL_RE = re.compile(r"^https://github\.com/(?P<repo>[\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 # The badge's target: Colab's GitHub viewer for one notebook on one branch.
 BADGE_RE = re.compile(
-    r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w./-]+?/(?P<name>[\w.-]+\.ipynb)"
+    r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w./-]+?/"
+    r"(?P<name>[\w.-]+\.ipynb)"
 )
 # The setup cell's clone URL (only this assignment: other GitHub links in a notebook are prose).
 CLONE_RE = re.compile(r'(?P<lhs>\burl = ")https://github\.com/[\w.-]+/[\w.-]+?\.git(?=")')
@@ -43,7 +44,7 @@ def parse_repo_url(url: str) -> str:
 
 def publish_notebook(nb: dict, repo: str, folder: str, branch: str = "main",
                      name: str = "notebook") -> dict:
-    """Return `nb` with its badge and clone URL pointing at `repo`; each must appear exactly once."""
+    """`nb` with its badge and clone URL pointing at `repo`; each must appear exactly once."""
     counts = {"badge": 0, "clone": 0}
 
     def badge(match: re.Match) -> str:
@@ -62,12 +63,14 @@ def publish_notebook(nb: dict, repo: str, folder: str, branch: str = "main",
         cell["source"] = new if isinstance(src, list) else new[0]
     for what, n in counts.items():
         if n != 1:
-            text = "Colab badge link" if what == "badge" else 'setup cell clone URL (url = "...git")'
+            text = ("Colab badge link" if what == "badge"
+                    else 'setup cell clone URL (url = "...git")')
             raise PublishError(f"{name}: expected one {text}, found {n}")
     return nb
 
 
-def publish(src: str | Path, dst: str | Path | None, repo_url: str, branch: str = "main") -> list[Path]:
+def publish(src: str | Path, dst: str | Path | None, repo_url: str,
+            branch: str = "main") -> list[Path]:
     """Rewrite every notebook of `src` (a folder or one .ipynb) into `dst` (default: in place)."""
     repo = parse_repo_url(repo_url)
     src = Path(src)

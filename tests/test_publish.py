@@ -61,7 +61,8 @@ def test_in_place_keeps_the_folder_and_is_idempotent(tmp_path, capsys):
         assert (folder / p.name).read_text() == _expected(p, "notebooks")
 
 
-@pytest.mark.parametrize("url", ["https://gitlab.com/a/b", "github.com/a/b", "https://github.com/a"])
+@pytest.mark.parametrize("url", ["https://gitlab.com/a/b", "github.com/a/b",
+                                 "https://github.com/a"])
 def test_only_github_repository_urls(tmp_path, url):
     with pytest.raises(PublishError, match="expected https://github.com/OWNER/REPO"):
         publish.publish(_copy_notebooks(tmp_path / "nb"), None, url)
@@ -113,7 +114,8 @@ def test_colab_setup_clones_the_published_url_and_pins_colab_packages(tmp_path):
     (fakes / "google" / "colab" / "__init__.py").write_text("")
     (fakes / "google" / "__init__.py").write_text("")
     # Run twice, as a learner rerunning the cell: the second run finds the clone, installs nothing.
-    run = (f"import sys, google.colab\nfor _ in range(2): exec(compile({cell!r}, 'setup', 'exec'))\n"
+    run = (f"import sys, google.colab\n"
+           f"for _ in range(2): exec(compile({cell!r}, 'setup', 'exec'))\n"
            "import hwlib\nprint('HWLIB', hwlib.__file__)\n")
     env = {**os.environ, "PYTHONPATH": str(fakes), "PIP_RECORD": str(tmp_path / "pip.jsonl"),
            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.file://{remote.parent}/.insteadOf",

@@ -18,9 +18,10 @@ def machine(monkeypatch):
     """Pretend to be a machine with `cores` cores and a last-minute load average of `load`."""
     monkeypatch.delenv(THREADS_ENV, raising=False)
 
-    def set_machine(cores: int, load: float) -> None:
+    def set_machine(cores: int, load: float, now: float | None = None) -> None:
         monkeypatch.setattr(utils.os, "cpu_count", lambda: cores)
         monkeypatch.setattr(utils.os, "getloadavg", lambda: (load, load, load))
+        monkeypatch.setattr(utils, "_busy_cores_now", lambda window: load if now is None else now)
 
     return set_machine
 
@@ -35,13 +36,29 @@ def test_one_thread_unless_cores_are_idle(machine, cores, load, expected):
     assert choose_threads() == expected
 
 
-def test_no_load_average_means_one_thread(machine, monkeypatch):
+def test_a_job_that_just_started_counts_before_the_average_shows_it(machine):
+    machine(2, load=0.1, now=2.0)  # two busy processes for a few seconds: the average lags
+    assert choose_threads() == 1
+    machine(2, load=1.5, now=0.1)  # a job that just ended still weighs on the average
+    assert choose_threads() == 1
+    machine(2, load=0.1, now=0.1)
+    assert choose_threads() == 2
+
+
+def test_busy_cores_now_reads_the_cpu_counters():
+    busy = utils._busy_cores_now(0.05)
+    if busy is not None:  # Linux
+        assert 0.0 <= busy <= (os.cpu_count() or 1)
+
+
+def test_nothing_to_go_by_means_one_thread(machine, monkeypatch):
     machine(4, 0.0)
 
     def missing():
         raise OSError("no load average")
 
     monkeypatch.setattr(utils.os, "getloadavg", missing)
+    monkeypatch.setattr(utils, "_busy_cores_now", lambda window: None)
     assert choose_threads() == 1
 
 
