@@ -53,13 +53,13 @@ def _write_version(paths: list[Path], version: str, dst: Path) -> list[Path]:
     return written
 
 
-def working_copy(version: str = "instructor", root: Path = REPO_ROOT, reset: bool = False,
+def working_copy(version: str = "instructor", root: Path | None = None, reset: bool = False,
                  ask: Callable[[str], str] = input) -> Path:
     """The lab's copy of the notebooks: made on first use, then reused and never overwritten
     unless `reset` and `ask` answers yes. Returns its folder."""
     if version not in VERSIONS:
         raise ValueError(f"version {version!r}: choose one of {', '.join(VERSIONS)}")
-    root = Path(root)
+    root = Path(REPO_ROOT if root is None else root)
     paths = _tracked_notebooks(root)
     dst = root / LAB_DIR / version
     existing = [p for p in paths if (dst / p.name).exists()]

@@ -126,3 +126,22 @@ def test_running_a_notebook_in_the_lab_leaves_git_status_clean(tmp_path, monkeyp
     (path.parent / ".ipynb_checkpoints").mkdir()
     assert any(c.get("outputs") for c in json.loads(path.read_text())["cells"])
     assert _git(clone, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_open_lab_serves_the_copy_or_says_how_to_install(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(lab.os, "execv", lambda exe, argv: calls.append(argv))
+    monkeypatch.setattr(lab.importlib.util, "find_spec", lambda name: object())
+    lab.open_lab(tmp_path)
+    assert calls == [[sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={tmp_path}"]]
+    monkeypatch.setattr(lab.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SystemExit, match=r"make lab. installs it"):
+        lab.open_lab(tmp_path)
+
+
+def test_main_makes_the_student_copy_without_opening(monkeypatch, root, capsys):
+    monkeypatch.setattr(lab, "REPO_ROOT", root)
+    monkeypatch.setattr(lab, "open_lab", lambda folder: pytest.fail("--no-open opened the lab"))
+    lab.main(["--student", "--no-open"])
+    assert (root / "lab" / "student" / "00_a.ipynb").exists()
+    assert "lab/student" in capsys.readouterr().out
