@@ -72,8 +72,11 @@ def updates_per_s(threads: int, seconds: float, preset: str = "260K", batch: int
     return n / (time.perf_counter() - t0)
 
 
-def thread_table(seconds: float, hog: int, thread_counts: list[int]) -> list[dict]:
-    """updates/s for each thread count, idle then beside the hog; one row per measurement."""
+def thread_table(seconds: float, hog: int, thread_counts: list[int],
+                 shape: tuple[str, int, int] = ("260K", 32, 64)) -> list[dict]:
+    """updates/s for each thread count, idle then beside the hog; one row per measurement.
+
+    `shape` is (model preset, batch, block): the demo's model by default."""
     import torch
 
     with contextlib.suppress(RuntimeError):
@@ -82,7 +85,7 @@ def thread_table(seconds: float, hog: int, thread_counts: list[int]) -> list[dic
     for busy in (False, True):
         with cpu_hog(hog if busy else 0, max_seconds=seconds * len(thread_counts) + 60):
             for n in thread_counts:
-                rate = updates_per_s(n, seconds)
+                rate = updates_per_s(n, seconds, *shape)
                 rows.append({"hog": hog if busy else 0, "threads": n, "updates_per_s": rate,
                              "load": load_average()})
                 where = f"beside a {hog}-process hog" if busy else "idle"
@@ -131,18 +134,23 @@ def main(argv: list[str] | None = None) -> None:
                    help="the demo's training threads (default: its own rule)")
     p.add_argument("--skip-threads", action="store_true", help="only time the demo")
     p.add_argument("--skip-demo", action="store_true", help="only the threads table")
+    p.add_argument("--runs", nargs="+", choices=("idle", "busy"), default=["idle", "busy"],
+                   help="which demo runs (busy: beside the hog)")
     args = p.parse_args(argv)
-    seconds = 0.5 if args.quick else args.seconds
+    seconds = 0.2 if args.quick else args.seconds
     steps = 5 if args.quick and args.steps is None else args.steps
     cores = os.cpu_count() or 1
     print(f"{cores} CPU cores; load average {load_average():.2f} at the start")
     if not args.skip_threads:
-        print(f"== training updates/s, 260K model, batch 32 x 64, {seconds:.0f} s each")
-        thread_table(seconds, args.hog, sorted({1, min(2, cores), cores}))
+        # --quick: a tiny model, so even a badly oversubscribed update takes well under a second
+        shape = ("tiny", 4, 16) if args.quick else ("260K", 32, 64)
+        print(f"== training updates/s, {shape[0]} model, batch {shape[1]} x {shape[2]}, "
+              f"{seconds:g} s each")
+        thread_table(seconds, args.hog, sorted({1, min(2, cores), cores}), shape)
     if args.skip_demo:
         return
     print("== the demo (python -m hwlib.demo), stage by stage")
-    for hog in (0, args.hog):
+    for hog in [{"idle": 0, "busy": args.hog}[run] for run in args.runs]:
         steps_arg = steps if steps is not None else _demo_default_steps()
         _print_demo(time_demo(steps_arg, hog, args.threads, timeout=3600))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import torch
@@ -53,3 +54,15 @@ def test_updates_per_s_measures_training(monkeypatch):
     finally:
         torch.set_num_threads(before)
     assert rate > 0
+
+
+def test_quick_threads_table_prints_idle_and_busy_rows_with_load(capsys):
+    before = torch.get_num_threads()
+    try:
+        bench_demo.main(["--quick", "--skip-demo", "--hog", "1"])
+    finally:
+        torch.set_num_threads(before)
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if "updates/s" in line and "load average" in line]
+    assert any("idle" in r for r in rows) and any("beside a 1-process hog" in r for r in rows)
+    assert len(rows) == 2 * len({1, min(2, os.cpu_count() or 1), os.cpu_count() or 1})
