@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def run_demo(out: Path, steps: int, vocab_size: int, model_config: str,
         now = time.perf_counter()
         timings[stage] = now - clock
         clock = now
+
     stories = require_file(DATA_DIR / "stories" / "stories.train").parent
     artifacts: dict[str, Path] = {}
 
@@ -113,7 +115,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="torch CPU threads (default: $HWLIB_THREADS, else 1 unless idle)")
     p.add_argument("--timings", default=None, help="write each stage's seconds to this JSON file")
     args = p.parse_args(argv)
-    threads = set_threads(args.threads)
+    try:
+        threads = set_threads(args.threads)
+    except ValueError as e:  # a bad --threads or HWLIB_THREADS
+        sys.exit(f"error: {e}")
     print(f"torch CPU threads: {threads}")
     timings: dict[str, float] = {}
     artifacts = run_demo(Path(args.out), args.steps, args.vocab_size, args.model_config, timings)

@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+import pytest
 import torch
 
 from hwlib import bench_demo, demo
@@ -66,3 +67,10 @@ def test_quick_threads_table_prints_idle_and_busy_rows_with_load(capsys):
     rows = [line for line in out.splitlines() if "updates/s" in line and "load average" in line]
     assert any("idle" in r for r in rows) and any("beside a 1-process hog" in r for r in rows)
     assert len(rows) == 2 * len({1, min(2, os.cpu_count() or 1), os.cpu_count() or 1})
+
+
+def test_a_bad_thread_count_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HWLIB_THREADS", "many")
+    with pytest.raises(SystemExit, match="error: HWLIB_THREADS='many'"):
+        demo.main(["--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir()), "nothing written"
