@@ -36,7 +36,8 @@ STAGES = [
 ]
 WEB = {"warc", "extract", "quality", "dedup", "preprocess", "scale"}
 SAMPLING_AND_EVALUATION = {"sample", "evaluate", "judge", "standins", "report"}
-TOOLS = {"student", "grade", "demo"}  # and bench*, checks*: the core never imports these
+TOOLS = {"student", "grade", "demo", "lab", "publish"}  # and bench*, checks*: never imported
+# by the core
 RANK = {m: i for i, row in enumerate(STAGES) for m in row}
 
 
