@@ -230,17 +230,13 @@ def test_packed_decode_weights_keep_the_course_names_and_results(tmp_path):
     assert torch.equal(load_checkpoint(tmp_path / "c.pt").generate(tokens(B=2, T=5), 10), out)
 
 
-def test_bf16_generation_follows_float32_greedy_text():
-    # A trained-looking model: random weights give near-ties that any rounding flips.
+def test_bf16_generation_gives_the_float32_greedy_text():
     model = tiny()
-    with torch.no_grad():  # sharpen the next-token distribution so greedy picks are clear
-        model.output.weight.mul_(8)
-    x = tokens(B=3, T=6, seed=4)
-    fp32 = model.generate(x, 24)
-    bf16 = model.generate(x, 24, dtype=torch.bfloat16)
-    assert bf16.shape == fp32.shape and bf16.dtype == torch.long
-    assert (bf16 == fp32).float().mean() >= 0.9  # the prompt plus most of the continuation
-    assert torch.equal(bf16[:, :7], fp32[:, :7])  # the first new token of every row
+    for seed in (4, 5, 6):  # a few prompts
+        x = tokens(B=2, T=6, seed=seed)
+        bf16 = model.generate(x, 24, dtype=torch.bfloat16)
+        assert torch.equal(bf16, model.generate(x, 24)), seed
+    assert model.decode_caches(1, torch.bfloat16)[0].wqkv.dtype == torch.bfloat16
 
 
 def test_generation_past_max_seq_len_and_long_prompts():
