@@ -318,7 +318,8 @@ class Llama(nn.Module):
     attention_fn: `compute_query_key_value_scores(self, query, key, value)` (the course's method,
     `self` is the layer's Attention) or a plain `fn(query, key, value)`; keys and values arrive
     repeated to every head. attention_forward: `forward(self, x)` of Attention (see
-    hwlib.checks.check_attention_forward for what it may use); generation then runs without cache.
+    hwlib.checks.check_attention_forward for what it may use). With either, generation runs
+    without a KV cache (the course's shapes: as many queries as keys).
     """
 
     def __init__(self, config: LlamaConfig, attention_fn=None, attention_forward=None):
@@ -416,7 +417,10 @@ class Llama(nn.Module):
         if sample_fn is not None and top_p is not None:
             raise ValueError("sample_fn takes (logits, temperature, top_k, generator): no top_p")
         L = self.params.max_seq_len
-        use_cache = use_cache and all(layer.attention.forward_fn is None for layer in self.layers)
+        # A learner's attention is written for the course's shapes (as many queries as keys):
+        # with it, every step recomputes the window instead of reading a cache.
+        use_cache = use_cache and all(layer.attention.forward_fn is layer.attention.scores_fn
+                                      is None for layer in self.layers)
         caches, pos, out_w = None, 0, self.output.weight
         if use_cache:  # allocated and packed once per call; each step writes one position
             caches = self.decode_caches(idx.size(0), dtype)

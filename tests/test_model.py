@@ -213,6 +213,25 @@ def test_attention_fn_method_and_plain_forms_run_in_every_layer():
     assert wrong(x, x)[1] != tiny()(x, x)[1]
 
 
+def test_generation_with_a_learners_scores_method_sees_the_courses_shapes():
+    """The course's generate has no cache, so a correct course answer may size its mask by the
+    keys; with a learner's method plugged in, generation recomputes (as many queries as keys)."""
+    shapes = []
+
+    def keys_sized_mask(self, query, key, value):
+        shapes.append((query.size(2), key.size(2)))
+        scores = query @ key.transpose(-2, -1) / self.head_dim**0.5
+        T = scores.size(-1)
+        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        return self.attn_dropout(scores.softmax(-1)) @ value
+
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset("tiny", vocab_size=V), attention_fn=keys_sized_mask).eval()
+    x = tokens(B=2, T=5)
+    assert torch.equal(model.generate(x, 6, 0.0), tiny().generate(x, 6, 0.0))
+    assert all(tq == tk for tq, tk in shapes)
+
+
 def test_attention_fn_uses_attn_dropout_in_training_only():
     torch.manual_seed(0)
     model = Llama(LlamaConfig.preset("tiny", vocab_size=V, dropout=0.5), attention_fn=course_scores)
