@@ -127,7 +127,8 @@ def apply_rotary_emb(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
     # (a + ib)(cos + i sin) = (a cos - b sin) + i (a sin + b cos): one complex product rotates
     # every pair in a single pass (as in Meta's reference code) instead of eight.
     pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, T, heads, head_dim / 2)
-    angles = torch.complex(cos, sin)[:, None, :]  # (T, 1, head_dim // 2), broadcast over heads
+    # float32 angles even when .to(bfloat16) converted the tables: complex needs float or double
+    angles = torch.complex(cos.float(), sin.float())[:, None, :]  # (T, 1, head_dim // 2)
     return torch.view_as_real(pairs * angles).flatten(-2).type_as(x)
 
 
