@@ -143,7 +143,7 @@ def apply_rotary_emb_qk(query: torch.Tensor, key: torch.Tensor, head_dim: int, m
     return apply_rotary_emb(query, cos, sin), apply_rotary_emb(key, cos, sin)
 
 
-def _takes_self(fn) -> bool:
+def takes_self(fn) -> bool:
     """fn(self, ...) as a method of the kit's Attention, or a plain function of the tensors only."""
     try:
         params = list(inspect.signature(fn).parameters.values())
@@ -232,7 +232,7 @@ class Attention(nn.Module):
         """The scores method in use: the learner's, the explicit reference, or fused SDPA."""
         if self.scores_fn is not None:
             key, value = self.repeat_kv(key), self.repeat_kv(value)
-            if _takes_self(self.scores_fn):
+            if takes_self(self.scores_fn):
                 return self.scores_fn(self, query, key, value)
             return self.scores_fn(query, key, value)
         if self.implementation == "sdpa":
