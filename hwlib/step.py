@@ -45,6 +45,25 @@ def make_schedule(cfg, total: int, scheduler=None):
     return (scheduler or WarmupLearningRateScheduler)(cfg.lr, warmup)
 
 
+def resume_length(cfg, old: dict, total: int, per_epoch: int, done: int) -> str:
+    """Allow other --epochs/--max_steps on resume where the schedule of the updates done stays
+    the same; returns what changed (for the resume line), raises naming why not."""
+    old_total = min(old.get("max_steps") or math.inf, old.get("epochs", 0) * per_epoch)
+    if old_total == total:
+        return ""
+    was = f"--epochs {old.get('epochs')} --max_steps {old.get('max_steps')}"
+    why = ("cosine decays to its floor at the planned last update, so the lr of the updates "
+           "done would change" if cfg.schedule == "cosine" else
+           "--warmup_ratio would give another warmup" if warmup_of(cfg, total) !=
+           warmup_of(cfg, old_total) else
+           f"{done} updates are done already" if total < done else "")
+    if why:
+        raise ValueError(f"resume file written with {was} ({old_total} updates), now "
+                         f"{total}: {why}; rerun with the same flags, or pick another --run_name")
+    return (f" ({was} -> --epochs {cfg.epochs} --max_steps {cfg.max_steps}: {total} updates in "
+            f"all, was {old_total})")
+
+
 def make_optimizer(model: torch.nn.Module, cfg, total: int, device: torch.device,
                    scheduler=None) -> tuple[torch.optim.AdamW, StepLR]:
     """AdamW (decay on matrices only, fused on CUDA) and its schedule as a torch scheduler:
