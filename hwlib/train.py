@@ -39,7 +39,7 @@ from hwlib.sample import GenerateConfig, write_samples
 from hwlib.step import evaluate_loss, make_optimizer, resume_length, update  # noqa: F401
 from hwlib.step import train_step as kit_train_step
 from hwlib.step import warmup_of, watch_divergence
-from hwlib.tokenizer import Tokenizer, check_vocab, load_tokenizer
+from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer, load_tokenizer
 from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, pick_device
 from hwlib.utils import require_file, set_seed
 
@@ -78,8 +78,9 @@ class TrainConfig:
     pretrained_model_path: str | None = flag(
         None, "pretrain: start from it if the file exists; generate: the model (default: this "
         "run's final)", name="pretrained-model-path")  # the course spells this one with hyphens
-    max_sentence_len: int | None = flag(None, "the tokenizer's max length in tokens: longer "
-                                        "prompts are truncated (None: no limit)")
+    # The course reads it in generation only (its pretraining tokenizes with no limit).
+    max_sentence_len: int | None = flag(None, "the tokenizer's max length in tokens: a longer "
+                                        "prompt is cut to it (None: no limit)")
     # The course's pretraining wrapper never applies it (its model's own dropout is 0.0): kept
     # so the course's command lines run; the model's dropout is --dropout.
     hidden_dropout_prob: float = flag(0.3, "the course's classifier-head dropout; pretraining "
@@ -204,11 +205,8 @@ def latest_model_file(cfg: TrainConfig) -> Path | None:
 
 
 def run_paths(cfg: TrainConfig) -> dict[str, Path]:
-    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics.
-
-    "checkpoint" is the model file of a run that completes all --epochs (the course's name);
-    a run that stops sooner names it after what it holds (`model_file`, the summary says which).
-    """
+    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics;
+    "checkpoint" as a run completing --epochs names it (one that stops sooner: `model_file`)."""
     run_dir = Path(cfg.out_dir) / cfg.run_name
     return {"run_dir": run_dir, "checkpoint": model_file(cfg, cfg.epochs),
             "best_checkpoint": run_dir / f"{cfg.run_name}-best.pt",
@@ -404,10 +402,8 @@ def train(cfg: TrainConfig, callbacks: Iterable[Callable[[dict], None]] = (), *,
 
     A callback may raise StopTraining to end after that update (checkpoints written first).
     A learner's code runs in place of the kit's: `scheduler`, a class with the course's API
-    (`WarmupLearningRateScheduler(base_lr, warmup_steps)`, called as `scheduler(update + 1)`);
-    `train_step(model, optimizer, scheduler, micro_batches, grad_clip) -> float`, the update
-    (hwlib.step.train_step is the kit's); `attention_fn`, the model's
-    `compute_query_key_value_scores` (see hwlib.model.Llama).
+    (`WarmupLearningRateScheduler(base_lr, warmup_steps)`); `train_step`, the update (the
+    contract of hwlib.step.train_step); `attention_fn`, `compute_query_key_value_scores`.
     """
     d = init_distributed(cfg.use_gpu)
     try:
@@ -462,16 +458,21 @@ def _summary(run: _Run, stopped: bool, seconds: float, start_step: int) -> dict:
 
 # ----------------------------------------------------------------------------------------- CLI
 def generate(cfg: TrainConfig, gen: GenerateConfig | None = None, **learner) -> list[Path]:
-    """--option generate: the greedy and temperature-0.5 texts of --pretrained-model-path.
-
-    Without it: this run's latest model file, else the course's released 42M model. `learner`
-    may hold sample_fn / attention_fn, a learner's code (see hwlib.sample.write_samples).
-    """
+    """--option generate: the greedy and temperature-0.5 texts of --pretrained-model-path (else
+    this run's model file, else the course's 42M); `learner`: sample_fn and/or attention_fn."""
     path = cfg.pretrained_model_path or latest_model_file(cfg)
     if path is None:
         path = require_file(DEFAULT_CHECKPOINT, "checkpoint")
-    return write_samples(path, cfg.tokenizer, gen or GenerateConfig(), cfg.seed,
-                         pick_device(cfg.use_gpu), **learner)
+    gen = gen or GenerateConfig()
+    if cfg.max_sentence_len:  # the course's Tokenizer(max_sentence_len) cuts the prompt's tokens
+        tok = checkpoint_tokenizer(path, cfg.tokenizer)
+        ids = tok.encode(gen.prompt)  # BOS first, as the model sees it
+        if len(ids) > cfg.max_sentence_len:
+            gen = dataclasses.replace(gen, prompt=tok.decode(ids[: cfg.max_sentence_len]))
+            print(f"prompt cut to {cfg.max_sentence_len} tokens (--max_sentence_len): "
+                  f"{gen.prompt!r}")
+    return write_samples(path, cfg.tokenizer, gen, cfg.seed, pick_device(cfg.use_gpu),
+                         **learner)
 
 
 # What --impl takes from a learner's file, by name: the keyword train() / generate() pass it as.
