@@ -390,6 +390,7 @@ class LateScheduler(CourseScheduler):  # off by one: (step - 1) / W
         return super().lr_at_step(max(step - 1, 0))
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
 def test_learner_scheduler_and_train_step_run_in_the_trainer(tmp_path, stories, tok):
     kw = {"max_steps": 4, "warmup_steps": 3, "grad_clip": 0.5, "val_path": None}
     ref = train(config(tmp_path, stories, tok, run_name="ref", **kw))
@@ -404,9 +405,20 @@ def test_learner_scheduler_and_train_step_run_in_the_trainer(tmp_path, stories, 
     late = train(config(tmp_path, stories, tok, run_name="late", **kw), scheduler=LateScheduler)
     assert late["history"][0]["lr"] == 0.0
     assert losses(late["history"])[1:] != pytest.approx(losses(ref["history"])[1:], rel=1e-4)
-    wrong = train(config(tmp_path, stories, tok, run_name="wrong", **kw), train_step=scheduler_per_micro_batch)
+    wrong = train(config(tmp_path, stories, tok, run_name="wrong", **kw),
+                  train_step=scheduler_per_micro_batch)
     assert losses(wrong["history"])[0] == pytest.approx(losses(ref["history"])[0])
     assert losses(wrong["history"])[1:] != pytest.approx(losses(ref["history"])[1:], rel=1e-4)
+    # The learner's attention runs in every layer: a mask forgotten changes the very first loss.
+    unmasked = train(config(tmp_path, stories, tok, run_name="unmasked", **kw),
+                     attention_fn=no_mask_attention)
+    assert losses(unmasked["history"])[0] != pytest.approx(losses(ref["history"])[0], rel=1e-4)
+
+
+def no_mask_attention(self, query, key, value):
+    """A classic mistake: no causal mask (each position sees the tokens it must predict)."""
+    scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))
+    return self.attn_dropout(torch.softmax(scores, dim=-1)) @ value
 
 
 def test_impl_file_plugs_the_learners_code_in(tmp_path, stories, tok, capsys):
