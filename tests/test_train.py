@@ -215,6 +215,26 @@ def test_generate_option_writes_both_files(trained, tmp_path, capsys):
     assert "loaded" in capsys.readouterr().out
 
 
+def test_generate_cuts_the_prompt_and_runs_the_learners_sampler(trained, tok, tmp_path, capsys):
+    _, summary = trained
+    impl = tmp_path / "sampler.py"  # the learner's next-token function: always token 42
+    impl.write_text("import torch\n"
+                    "def sample_next(logits, temperature, top_k=None, generator=None):\n"
+                    "    return torch.full((logits.size(0), 1), 42, dtype=torch.long)\n")
+    low, high = tmp_path / "low.txt", tmp_path / "high.txt"
+    main(["--option", "generate", "--pretrained-model-path", summary["best_checkpoint"],
+          "--generated_sentence_low_temp_out", str(low), "--impl", str(impl),
+          "--generated_sentence_high_temp_out", str(high), "--max_new_tokens", "5",
+          "--max_sentence_len", "3", "--tokenizer", str(tok)])
+    out = capsys.readouterr().out
+    t = hwlib.tokenizer.Tokenizer(tok)
+    cut = t.decode(t.encode(GenerateConfig().prompt)[:3])  # BOS and two pieces
+    assert f"prompt cut to 3 tokens (--max_sentence_len): {cut!r}" in out
+    assert "using your sample_next; the kit's compute_query_key_value_scores" in out
+    want = t.decode(t.encode(cut)[1:] + [42] * 5)
+    assert low.read_text().strip() == want.strip() and high.read_text().strip() == want.strip()
+
+
 def test_ddp_two_processes_match_one_process(tmp_path, stories, tok):
     cfg = config(tmp_path, stories, tok, micro_batch_size=2, max_steps=3, run_name="one",
                  prefetch=0)
