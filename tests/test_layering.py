@@ -20,12 +20,12 @@ PACKAGE = Path(hwlib.__file__).parent
 STAGES = [
     ("utils", "cli", "distributed"),  # shared helpers every stage may use
     ("story_words", "stories", "sample_pages", "sample_data"),  # the bundled data's writers
-    ("extract", "quality", "dedup"),
+    ("warc", "extract", "quality", "dedup"),
     ("preprocess",),
     ("scale",),
     ("tokenizer",),
     ("data",),
-    ("model", "schedule", "metrics", "step"),
+    ("kernels", "model", "schedule", "metrics", "step"),
     ("checkpoint",),
     ("sample",),
     ("train", "plot"),
@@ -34,9 +34,10 @@ STAGES = [
     ("standins", "evaluate"),
     ("report",),
 ]
-WEB = {"extract", "quality", "dedup", "preprocess", "scale"}
+WEB = {"warc", "extract", "quality", "dedup", "preprocess", "scale"}
 SAMPLING_AND_EVALUATION = {"sample", "evaluate", "judge", "standins", "report"}
-TOOLS = {"student", "grade", "demo"}  # and bench*, checks*: the core never imports these
+TOOLS = {"student", "grade", "demo", "lab", "publish"}  # and bench*, checks*: never imported
+# by the core
 RANK = {m: i for i, row in enumerate(STAGES) for m in row}
 
 
