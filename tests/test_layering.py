@@ -25,7 +25,7 @@ STAGES = [
     ("scale",),
     ("tokenizer",),
     ("data",),
-    ("kernels", "model", "schedule", "metrics"),
+    ("kernels", "model", "schedule", "metrics", "step"),
     ("checkpoint",),
     ("sample",),
     ("train", "plot"),
