@@ -60,7 +60,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     for outcome, reports in terminalreporter.stats.items():
         for rep in reports:
             # the reliability files, and any other test that records a "reliability: " figure
-            counted = any(name.startswith(PREFIX) for name, _ in rep.user_properties)
+            counted = any(n.startswith(PREFIX) for n, _ in getattr(rep, "user_properties", ()))
             if getattr(rep, "when", None) != "call" or not (
                     counted or "test_reliability" in rep.nodeid):
                 continue
