@@ -43,7 +43,7 @@ def test_first_use_copies_the_instructor_notebooks(root):
 def test_student_version_has_todos_and_no_solutions(root):
     folder = lab.working_copy("student", root=root)
     text = (folder / "00_a.ipynb").read_text()
-    assert "raise NotImplementedError" in text and "### BEGIN SOLUTION" not in text
+    assert "raise ExerciseNotDone(" in text and "### BEGIN SOLUTION" not in text
     assert "### BEGIN SOLUTION" in (root / "notebooks" / "00_a.ipynb").read_text()
 
 
