@@ -58,6 +58,7 @@ def bench_preprocess(argv: list[str]) -> None:
     from pathlib import Path
 
     from hwlib import preprocess as pp
+    from hwlib import dedup, extract, quality, warc
     from hwlib.utils import DATA_DIR
 
     p = argparse.ArgumentParser(prog="python -m hwlib.bench preprocess")
@@ -69,7 +70,7 @@ def bench_preprocess(argv: list[str]) -> None:
     a = p.parse_args(argv)
 
     raw = Path(a.warc).read_bytes()
-    per_copy = sum(1 for _ in pp.iter_records(a.warc))
+    per_copy = sum(1 for _ in warc.iter_records(a.warc))
     copies = max(1, -(-a.min_records // max(per_copy, 1)))
     with tempfile.TemporaryDirectory() as d:
         # Concatenated .warc.gz files are one valid multi-member .warc.gz.
@@ -82,16 +83,16 @@ def bench_preprocess(argv: list[str]) -> None:
         for workers in sorted({1, a.workers}):
             t0, c0 = time.perf_counter(), _cpu_seconds()
             stats = pp.run_pipeline(fname=str(big), output=None, dfname=None, workers=workers,
-                                    extractor=a.extractor, progress=False)
+                                    num_records=None, extractor=a.extractor, progress=False)
             dt, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
             print(f"  full pipeline, {workers} worker(s): {n / dt:8.1f} records/s wall "
                   f"({n / dt / workers:.1f} per worker), {n / cpu:.1f} records per CPU-second; "
                   f"{stats['html']} pages, {stats['deduplicated']} kept, {dt:.2f} s")
 
     # Per stage, one process; each rate counts the records that reach that stage.
-    records = [r for r in pp.iter_records(a.warc) if r[0] == "html"] * copies
-    rules = pp.QualityRules(bad_word_list=pp.load_bad_words())
-    pp.english_probability("warm up the model")
+    records = [r for r in warc.iter_records(a.warc) if r[0] == "html"] * copies
+    rules = quality.QualityRules(bad_word_list=quality.load_bad_words())
+    quality.english_probability("warm up the model")
     stages = ["decode+extract", "clean", "pii", "quality", "english", "minhash"]
     took, seen = dict.fromkeys(stages, 0.0), dict.fromkeys(stages, 0)
 
@@ -103,16 +104,16 @@ def bench_preprocess(argv: list[str]) -> None:
         return out
 
     for _, _, html, charset in records:
-        text = timed("decode+extract", lambda: pp.html_to_text(html, charset, a.extractor))
-        text = timed("clean", pp.clean_text, text)
+        text = timed("decode+extract", lambda: extract.html_to_text(html, charset, a.extractor))
+        text = timed("clean", quality.clean_text, text)
         if not text:
             continue
-        text = timed("pii", pp.replace_pii, text)
-        if timed("quality", pp.failed_rules, text, rules):
+        text = timed("pii", quality.replace_pii, text)
+        if timed("quality", quality.failed_rules, text, rules):
             continue
-        if timed("english", pp.english_probability, text) < pp.ENGLISH_THRESHOLD:
+        if timed("english", quality.english_probability, text) < quality.ENGLISH_THRESHOLD:
             continue
-        timed("minhash", pp.minhash_signature, text)
+        timed("minhash", dedup.minhash_signature, text)
     print("  per stage (1 process, CPU time):")
     for name in stages:
         rate = seen[name] / took[name] if took[name] else float("inf")
@@ -133,7 +134,7 @@ def bench_preprocess(argv: list[str]) -> None:
             else:
                 texts.append(" ".join(rng.choice(vocab) for _ in range(rng.randint(15, 40))))
         t0 = time.perf_counter()
-        kept = pp.deduplicate_texts(texts)
+        kept = dedup.deduplicate_texts(texts)
         dt = time.perf_counter() - t0
         print(f"  deduplicate_texts {size:>7} texts: {dt:6.2f} s "
               f"({1e6 * dt / size:.0f} us/text, {size - len(kept)} removed)")
@@ -162,7 +163,7 @@ def bench_scale(argv: list[str]) -> None:
     from pathlib import Path
 
     from hwlib import preprocess as pp
-    from hwlib import scale
+    from hwlib import quality, scale, warc
     from hwlib.utils import DATA_DIR
 
     p = argparse.ArgumentParser(prog="python -m hwlib.bench scale")
@@ -179,8 +180,8 @@ def bench_scale(argv: list[str]) -> None:
         return t.user + t.system + t.children_user + t.children_system
 
     raw = Path(a.warc).read_bytes()
-    n = sum(1 for _ in pp.iter_records(a.warc)) * a.copies
-    pp.english_probability("load langid before timing")
+    n = sum(1 for _ in warc.iter_records(a.warc)) * a.copies
+    quality.english_probability("load langid before timing")
     print(f"{a.copies} copies of {a.warc}: {n} records; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as d:
@@ -190,7 +191,7 @@ def bench_scale(argv: list[str]) -> None:
         (Path(d) / "all.warc.gz").write_bytes(raw * a.copies)  # one multi-member file
         t0, c0 = time.perf_counter(), cpu()
         pp.run_pipeline(fname=str(Path(d) / "all.warc.gz"), output=None, dfname=None,
-                        extractor=a.extractor, progress=False)
+                        num_records=None, extractor=a.extractor, progress=False)
         dt, c = time.perf_counter() - t0, cpu() - c0
         print(f"  hwlib.preprocess, 1 process:  {n / c:7.1f} records per CPU-second "
               f"({dt:.1f} s wall)")

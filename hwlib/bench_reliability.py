@@ -185,7 +185,7 @@ def _damaged_warc(tmp, damage: int, rng) -> int:
         (tmp / f"{name}.warc.gz").write_bytes(b"".join(parts))
         with contextlib.redirect_stderr(io.StringIO()):  # one warning per skipped record
             stats = pp.run_pipeline(fname=str(tmp / f"{name}.warc.gz"), output=str(tmp / name),
-                                    dfname=None, progress=False, max_page_bytes=64 * 1024)
+                                    dfname=None, num_records=None, progress=False, max_page_bytes=64 * 1024)
         runs[name] = (stats, (tmp / name).read_text().splitlines())
     stats, docs = runs["damaged"]
     lost = len(set(runs["clean"][1]) - set(docs))

@@ -1,6 +1,6 @@
 """HTML to text for hwlib.preprocess: charset decoding, boilerplate removal, block-aware text.
 
-    from hwlib.preprocess import html_to_text
+    from hwlib.extract import html_to_text
 
 BeautifulSoup with lxml builds the tree; one iterative walk (deep nesting is safe) skips
 scripts, styles, <head>, navigation, footers, cookie banners and other site chrome (by tag, ARIA
@@ -47,18 +47,33 @@ def _codec(label) -> str | None:
         return None
 
 
-def decode_html(data: bytes, charset: str | None = None) -> str:
-    """Bytes to str: BOM, then the HTTP charset, then <meta charset>, then UTF-8 with U+FFFD."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> tuple[str, bool]:
+    """decode_html, also saying whether U+FFFD had to replace bytes no codec could decode.
+
+    Order: a byte-order mark (UTF-8 or UTF-16) decides; else the HTTP charset, <meta charset>,
+    UTF-8 and windows-1252, each strict, so a mislabelled page (cp1252 bytes under a UTF-8
+    header) decodes under the next guess; only when all fail are bad bytes replaced.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            text = data[len(bom) :].decode(codec, errors="replace")
+            return text, "\ufffd" in text
     meta = _META_CHARSET.search(data, 0, 4096)
     tried = [c for c in (_codec(charset), _codec(meta.group(1) if meta else None)) if c]
-    for codec in dict.fromkeys(tried + ["utf-8"]):  # strict first: a mislabel shows as an error
+    for codec in dict.fromkeys(tried + ["utf-8", "cp1252"]):
         try:
-            return data.decode(codec)
+            return data.decode(codec), False
         except (UnicodeDecodeError, LookupError):
             continue
-    return data.decode("utf-8", errors="replace")
+    return data.decode(tried[0] if tried else "utf-8", errors="replace"), True
+
+
+def decode_html(data: bytes, charset: str | None = None) -> str:
+    """Bytes to str: BOM, then the HTTP charset, <meta charset>, UTF-8, cp1252, then U+FFFD."""
+    return decode_bytes(data, charset)[0]
 
 
 def undecodable(text: str) -> bool:

@@ -2,271 +2,136 @@
 
     python -m hwlib.preprocess --fname data/sample.warc.gz --output cleaned_test.txt \\
         --dfname data/topic_dataset.json --num_records 1000 --workers 2
+    python -m hwlib.preprocess --impl homework.py ...   # your six functions in the kit's pipeline
 
-Per-record stages are pure top-level functions (html_to_text, clean_text, replace_pii,
-heuristic_quality_filter, is_english_text), so `process_record` maps onto a process pool as is.
-One driver, `run_pipeline`, owns reading, counting, the funnel, dedup and writing as it goes.
-HTML extraction lives in hwlib.extract, text rules in hwlib.quality and dedup in hwlib.dedup;
-their public functions are re-exported here.
+Per-record stages are pure top-level functions (hwlib.extract.html_to_text, hwlib.quality's
+clean_text, replace_pii, heuristic_quality_filter, is_english_text), so `process_record` maps onto
+a process pool as is; PAGE_STAGES and `run_stage` are their order and their rules, shared with
+hwlib.scale. One driver, `run_pipeline`, owns reading, counting, the funnel, dedup and writing.
+`run_pipeline(..., stages={"clean_text": my_clean_text, ...})` runs a learner's functions (the
+course's six names, COURSE_FUNCTIONS) in place of the kit's.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import importlib.util
 import json
 import multiprocessing
+import pickle
 import re
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from warcio.archiveiterator import ArchiveIterator
-
-from hwlib.dedup import (  # noqa: F401  (re-exported API)
-    DEDUP_THRESHOLD,
-    DuplicateIndex,
-    LineDeduplicator,
-    deduplicate_lines,
-    deduplicate_texts,
-    exact_key,
-    minhash_signature,
-)
-from hwlib.extract import decode_html, html_to_text, undecodable  # noqa: F401  (re-exported)
-from hwlib.quality import (  # noqa: F401  (re-exported API)
-    ENGLISH_THRESHOLD,
-    QualityRules,
-    clean_text,
-    english_probability,
-    failed_rules,
-    heuristic_quality_filter,
-    is_english_text,
-    load_bad_words,
-    quality_report,
-    replace_pii,
-    replace_pii_count,
-)
-from hwlib.utils import DATA_DIR, require_file
-
-MAX_PAGE_BYTES = 8 * 2**20  # bigger payloads are skipped unread (Common Crawl cuts at 1 MiB)
-HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-class WarcError(ValueError):
-    """An input file that cannot be read as WARC/WET at all (empty, not a WARC)."""
-
+from hwlib import dedup, extract, quality
+from hwlib.utils import DATA_DIR, atomic_write, require_file
+from hwlib.warc import MAX_PAGE_BYTES, iter_records
 
 # ---------------------------------------------------------------------------------------------
-# Reading: every response (or WET conversion) record becomes one small tuple
-#   (kind, url, payload, charset), kind in: html, text, non_html, http_status, too_large, broken
+# The per-record stages, in one order and with one set of rules for this driver and hwlib.scale
 
-
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.I)
-
-
-def _payload_record(rec, wet: bool, max_bytes: int) -> tuple:
-    url = (rec.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
-    try:
-        if wet:
-            data = rec.content_stream().read(max_bytes + 1)
-            if len(data) > max_bytes:
-                return ("too_large", url, None, None)
-            return ("text", url, data.decode("utf-8", errors="replace"), None)
-        http = rec.http_headers
-        code = http.get_statuscode() if http else ""
-        if not (len(code) == 3 and code.isdigit()):
-            return ("broken", url, None, None)  # not an HTTP message at all (garbage bytes)
-        if not code.startswith("2"):
-            return ("http_status", url, None, None)
-        ctype = (
-            http.get_header("Content-Type")
-            or rec.rec_headers.get_header("WARC-Identified-Payload-Type")
-            or ""
-        )
-        if ctype.split(";")[0].strip().lower() not in HTML_TYPES:
-            return ("non_html", url, None, None)
-        data = rec.content_stream().read(max_bytes + 1)  # undoes chunked/gzip encodings
-    except Exception:  # a damaged body (bad chunking, gzip) spoils this record only
-        return ("broken", url, None, None)
-    if len(data) > max_bytes:
-        return ("too_large", url, None, None)
-    m = _CHARSET.search(ctype)
-    return ("html", url, data, m.group(1) if m else None)
-
-
-def iter_records(
-    path, num_records: int | None = None, wet: bool = False, max_bytes: int = MAX_PAGE_BYTES
-) -> Iterator[tuple]:
-    """Every response (or, with `wet`, conversion) record of a WARC as a (kind, url, ...) tuple.
-
-    A file that is empty or not a WARC raises WarcError. A record that is garbage, cut short
-    or fails its digest is yielded once as kind "broken" with a one-line warning on stderr, and
-    reading goes on at the next record start (gzip member), so a damaged member costs only itself.
-    """
-    path = require_file(path)
-    size = path.stat().st_size
-    if size == 0:
-        raise WarcError(f"{path}: empty file, no WARC records")
-    want = "conversion" if wet else "response"
-    n_read = n_any = 0
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-        f.seek(0)
-        records, start, arc = ArchiveIterator(f, check_digests=True), 0, False
-        while records is not None and (num_records is None or n_read < num_records):
-            rec = item = problem = None
-            try:
-                rec = next(records)
-            except StopIteration:
-                if records.offset >= size:
-                    break
-                # gzip's error on a member cut short made warcio treat the rest as the end
-                problem = "a record is cut short (truncated)"
-            except Exception as e:  # warcio raises many types on foreign or damaged input
-                problem = "".join(c if c.isprintable() else "?" for c in " ".join(str(e).split()))
-                problem = problem[:120] or type(e).__name__
-                if n_any == 0:  # nothing readable yet: this is not a WARC we can read
-                    raise WarcError(f"{path}: not a readable WARC file: {problem}") from None
-            if rec is None and records.offset > start:
-                # Retry a record start with a fresh reader before counting it: garbage just
-                # before it (read as a bogus ARC record, say) can leave warcio unable to read it.
-                bad = records.offset
-                records, start = _resync(f, bad, gz)
-                if start != bad:  # no record starts there: the bytes up to the next one are junk
-                    yield _stopped(path, n_any, problem)
-                continue
-            if rec is not None:
-                n_any += 1
-                if n_any == 1:
-                    # warcio reads any first line as an old ARC header; a real one has a length
-                    arc = rec.format.startswith("arc")
-                    if arc and not str(rec.rec_headers.get_header("length") or "").isdigit():
-                        raise WarcError(f"{path}: not a WARC file (its first line is no header)")
-                if not rec.rec_type:  # warcio's stand-in for a header it could not parse
-                    problem = "unreadable record header (truncated or corrupt)"
-                elif rec.format.startswith("arc") != arc:  # garbage read as an ARC header
-                    problem = "garbage between records"
-                else:
-                    if rec.rec_type == want:
-                        n_read += 1
-                        item = _payload_record(rec, wet, max_bytes)
-                    if _damaged(rec):  # its partial body is not the page: no text from it
-                        problem = "the record is cut short or corrupt (digest)"
-            if problem is not None:  # one broken record; go on at the next record start
-                yield _stopped(path, n_any, problem)
-                records, start = _resync(f, records.offset + 1, gz)
-            elif item is not None:
-                yield item
-
-
-def _damaged(rec) -> bool:
-    """True when the record ends before its Content-Length, has none, or fails its digest.
-
-    warcio stays silent on all three: a member cut inside its header parses as a record with
-    no length, and a member cut mid-record followed by the next member decompresses to garbage
-    that can fill the length, which only the digest shows.
-    """
-    if rec.format.startswith("warc"):
-        names = [name.lower() for name, _ in rec.rec_headers.headers]
-        # A header cut short runs into the next record's header: two types, two ids.
-        if "content-length" not in names or names.count("warc-record-id") > 1:
-            return True
-    stream = rec.raw_stream
-    try:
-        while stream.read(1 << 16):
-            pass
-    except Exception:
-        return True
-    checker = getattr(rec, "digest_checker", None)
-    return getattr(stream, "limit", 0) > 0 or (checker is not None and checker.passed is False)
-
-
-def _resync(f, pos: int, gz: bool) -> tuple[ArchiveIterator | None, int]:
-    """A fresh iterator at the first record start at or after byte `pos`, and that offset.
-
-    Common Crawl compresses each record as its own gzip member, so the next member header is
-    the next record; in an uncompressed WARC the next "WARC/1." is. (None, -1) at the end.
-    """
-    magic = b"\x1f\x8b\x08" if gz else b"WARC/1."
-    while True:
-        f.seek(pos)
-        chunk = f.read(1 << 20)
-        if len(chunk) < len(magic):
-            return None, -1
-        i = chunk.find(magic)
-        if i >= 0:
-            f.seek(pos + i)
-            return ArchiveIterator(f, check_digests=True), pos + i
-        pos += len(chunk) - len(magic) + 1
-
-
-def _stopped(path, n_records: int, reason: str) -> tuple:
-    print(f"warning: {path}: record {n_records}: {reason}; skipped", file=sys.stderr)
-    return ("broken", "", None, None)
-
-
-def read_warc(path, num_records: int | None = None) -> Iterator[tuple[str, bytes]]:
-    """(url, html_bytes) for each HTML response; num_records counts response records read."""
-    for kind, url, data, _ in iter_records(path, num_records):
-        if kind == "html":
-            yield url, data
-
-
-def read_wet(path, num_records: int | None = None) -> Iterator[tuple[str, str]]:
-    """(url, text) for each conversion record of a WET file."""
-    for kind, url, text, _ in iter_records(path, num_records, wet=True):
-        if kind == "text":
-            yield url, text
-
-
-# ---------------------------------------------------------------------------------------------
-# The per-record stages, as one pure function a worker pool can map
+# The course's six graded functions; a learner's versions replace the kit's by these names.
+COURSE_FUNCTIONS = ("html_to_text", "replace_pii", "clean_text", "heuristic_quality_filter",
+                    "is_english_text", "deduplicate_texts")
+PAGE_STAGES = ("extract", "clean", "pii", "quality", "english")  # the order every page takes
 
 
 @dataclass(frozen=True)
 class StageOptions:
     """What a worker needs to run the per-record stages (small and picklable)."""
 
-    rules: QualityRules
+    rules: quality.QualityRules
     extractor: str = "bs4"
-    english_threshold: float = ENGLISH_THRESHOLD
+    english_threshold: float = quality.ENGLISH_THRESHOLD
+    wet: bool = False  # pages are WET text: nothing to extract
+    stages: tuple = ()  # (course function name, a learner's function) pairs replacing the kit's
+
+
+def decode_page(kind: str, payload, charset: str | None) -> tuple[str, str | None, bool]:
+    """(kind, text, replaced) of one record: HTML bytes become text, or kind "undecodable"
+    when the page is mostly U+FFFD or control bytes; `replaced` says U+FFFD had to stand in."""
+    if kind != "html":
+        return kind, payload, False
+    text, replaced = extract.decode_bytes(payload, charset)
+    if extract.undecodable(text):
+        return "undecodable", None, replaced
+    return kind, text, replaced
+
+
+def run_stage(
+    stage: str, text: str, opts: StageOptions, raw: bytes | None = None
+) -> tuple[str, bool, object]:
+    """(text, passed, detail) of one PAGE_STAGES stage; detail: PII masks, failed rules, P(en).
+
+    A learner's html_to_text gets the page's `raw` bytes when given, as the course's does.
+    """
+    mine = dict(opts.stages)
+    if stage == "extract":
+        if not opts.wet:
+            fn = mine.get("html_to_text")
+            if fn:
+                text = fn(raw if raw is not None else text)
+            else:
+                text = extract.html_to_text(text, extractor=opts.extractor)
+        return text, bool(text.strip()), None
+    if stage == "clean":
+        text = mine.get("clean_text", quality.clean_text)(text)
+        return text, bool(text), None
+    if stage == "pii":
+        if "replace_pii" not in mine:
+            text, masks = quality.replace_pii_count(text)
+            return text, True, masks
+        new = mine["replace_pii"](text)
+        masks = sum(max(new.count(m) - text.count(m), 0) for m in _MASKS)
+        return new, True, masks or int(new != text)
+    if stage == "quality":
+        if "heuristic_quality_filter" in mine:
+            ok = bool(mine["heuristic_quality_filter"](text))
+            return text, ok, [] if ok else ["heuristic_quality_filter"]
+        failed = quality.failed_rules(text, opts.rules)
+        return text, not failed, failed
+    if stage == "english":
+        if "is_english_text" in mine:
+            return text, bool(mine["is_english_text"](text)), None
+        p_en = quality.english_probability(text)
+        return text, p_en >= opts.english_threshold, p_en
+    raise ValueError(f"unknown stage {stage!r}; stages: {PAGE_STAGES}")
+
+
+_MASKS = (quality.EMAIL_MASK, quality.PHONE_MASK, quality.SSN_MASK, quality.IP_MASK)
 
 
 def process_record(record: tuple, opts: StageOptions) -> tuple:
-    """Run one record through extract, clean, PII, quality and English; never raises.
+    """Run one record through decode and PAGE_STAGES; never raises.
 
-    Returns (outcome, url, detail): outcome is the skip kind or the stage that rejected the
-    page ("extract", "clean", "quality", "english"), or "kept" with detail
-    (text, pii_masks, exact_key, minhash_signature) so the driver can dedup in order.
+    Returns (outcome, url, detail, replaced): outcome is the skip kind or the stage that
+    rejected the page, or "kept" with detail (text, pii_masks, exact_key, minhash_signature) so
+    the driver can dedup in order; `replaced` says the page needed U+FFFD to decode.
     """
     kind, url, payload, charset = record
-    if kind not in ("html", "text"):
-        return (kind, url, None)
+    replaced = False
     try:
-        if kind == "html":
-            html = decode_html(payload, charset)
-            if undecodable(html):
-                return ("undecodable", url, None)
-            text = html_to_text(html, extractor=opts.extractor)
-        else:
-            text = payload
-        if not text.strip():
-            return ("extract", url, None)
-        text = clean_text(text)
-        if not text:
-            return ("clean", url, None)
-        text, masks = replace_pii_count(text)
-        failed = failed_rules(text, opts.rules)
-        if failed:
-            return ("quality", url, failed)
-        p_en = english_probability(text)
-        if p_en < opts.english_threshold:
-            return ("english", url, p_en)
-        return ("kept", url, (text, masks, exact_key(text), minhash_signature(text)))
-    except Exception as e:  # one hostile page must never stop the run
-        return ("broken", url, f"{type(e).__name__}: {str(e)[:100]}")
+        kind, text, replaced = decode_page(kind, payload, charset)
+        if kind not in ("html", "text"):
+            return (kind, url, None, replaced)
+        masks = 0
+        raw = payload if kind == "html" else None
+        for stage in PAGE_STAGES:
+            text, ok, detail = run_stage(stage, text, opts, raw)
+            if stage == "pii":
+                masks = detail
+            if not ok:
+                return (stage, url, detail, replaced)
+        return ("kept", url, (text, masks, dedup.exact_key(text), dedup.minhash_signature(text)),
+                replaced)
+    except Exception as e:  # one hostile page (or a learner's bug) must never stop the run
+        return ("broken", url, f"{type(e).__name__}: {str(e)[:100]}", replaced)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,31 +142,46 @@ def process_record(record: tuple, opts: StageOptions) -> tuple:
 class PipelineConfig:
     """One preprocessing run; the CLI flags are these field names (the course's flags)."""
 
-    fname: str = str(DATA_DIR / "sample.warc.gz")  # WARC (or WET with wet=True), .gz or not
-    output: str | None = "cleaned_test.txt"  # one document per line, written as it goes
-    dfname: str | None = str(DATA_DIR / "topic_dataset.json")  # {"data": [{"text": ...}]}
-    num_records: int | None = None  # response (or conversion) records to read; None = all
+    fname: str = str(DATA_DIR / "sample.warc.gz")  # WARC (or WET with wet=True); "" = skip
+    output: str | None = "cleaned_test.txt"  # one document per line, replaced when complete
+    dfname: str | None = str(DATA_DIR / "topic_dataset.json")  # {"data": [{"text": ...}]}; ""
+    num_records: int | None = 30  # response (or conversion) records to read (the course's 30)
     workers: int = 1  # processes; any number gives the same output as 1
     wet: bool = False  # read WET text records and skip HTML extraction
     bad_words: str | None = None  # one word per line; default data/bad_word_list.txt
     extractor: str = "bs4"  # or "resiliparse" (pip install hwlib[fast])
+    rules: str = "kit"  # quality rules: "kit" (course + Gopher) or "course" (the course's four)
     skip_rules: tuple[str, ...] = ()  # quality rules to switch off, e.g. ("stop_words",)
     dedup_lines: bool = False  # C4-style removal of lines already seen in earlier documents
-    dedup_threshold: float = DEDUP_THRESHOLD
-    english_threshold: float = ENGLISH_THRESHOLD
+    dedup_threshold: float = dedup.DEDUP_THRESHOLD
+    topic_rules: str = "course"  # --dfname dedup: "course" (word sets, 0.5) or "kit"
+    english_threshold: float = quality.ENGLISH_THRESHOLD
     max_page_bytes: int = MAX_PAGE_BYTES
     chunksize: int = 8  # records per task sent to a worker
     progress: bool = True  # tqdm bar (shown only on a terminal)
+    impl: str | None = None  # a learner's homework.py: its COURSE_FUNCTIONS replace the kit's
 
 
 SKIP_KINDS = ("non_html", "http_status", "too_large", "broken", "undecodable")
 STAGES = ("extracted", "cleaned", "quality", "english", "deduplicated")
-_REJECTED_AT = {
-    "extract": "extracted",
-    "clean": "cleaned",
-    "quality": "quality",
-    "english": "english",
-}
+_PASSED = dict(zip(PAGE_STAGES, ("extracted", "cleaned", None, "quality", "english")))
+
+
+def check_config(cfg: PipelineConfig) -> None:
+    """Refuse bad arguments in one line before any record is read."""
+    if cfg.num_records is not None and cfg.num_records < 1:
+        raise ValueError(f"--num_records {cfg.num_records}: need at least 1 record")
+    if cfg.workers < 1 or cfg.chunksize < 1:
+        raise ValueError(f"--workers {cfg.workers} --chunksize {cfg.chunksize}: need >= 1")
+    if not cfg.fname:
+        raise ValueError("no --fname: nothing to read")
+    quality.QualityRules.preset(cfg.rules, frozenset()).without(cfg.skip_rules)
+    dedup.dedup_index(cfg.topic_rules)
+    if cfg.output:
+        out = Path(cfg.output).resolve()
+        for flag, path in (("--fname", cfg.fname), ("--dfname", cfg.dfname), ("--impl", cfg.impl)):
+            if path and Path(path).resolve() == out:
+                raise ValueError(f"--output {cfg.output} is the {flag} file; it would be lost")
 
 
 def _throttled(records: Iterator[tuple], slots: threading.Semaphore) -> Iterator[tuple]:
@@ -311,107 +191,168 @@ def _throttled(records: Iterator[tuple], slots: threading.Semaphore) -> Iterator
         yield rec
 
 
+def _workers(cfg: PipelineConfig, opts: StageOptions) -> int:
+    """cfg.workers, or 1 with a note when a learner's function cannot reach a worker process."""
+    if cfg.workers <= 1 or not opts.stages:
+        return cfg.workers
+    try:
+        pickle.dumps(opts)  # lambdas and nested functions cannot travel to a worker
+        # Without fork a worker imports each function's module by name: not __main__ (a
+        # notebook) nor a file loaded by --impl.
+        ok = multiprocessing.get_start_method() == "fork" or all(
+            fn.__module__ != "__main__" and not fn.__module__.startswith(_IMPL_PREFIX)
+            for _, fn in opts.stages)
+    except Exception:
+        ok = False
+    if not ok:
+        print("note: your stage functions cannot be sent to worker processes (define them at "
+              "the top level of a module); running with 1 worker", file=sys.stderr)
+    return cfg.workers if ok else 1
+
+
 def _results(cfg: PipelineConfig, records: Iterator[tuple], opts: StageOptions):
     from functools import partial
 
     work = partial(process_record, opts=opts)
-    if cfg.workers <= 1:
+    workers = _workers(cfg, opts)
+    if workers <= 1:
         yield from map(work, records)
         return
-    slots = threading.Semaphore(cfg.workers * cfg.chunksize * 4)
-    with multiprocessing.get_context().Pool(cfg.workers) as pool:
+    slots = threading.Semaphore(workers * cfg.chunksize * 4)
+    with multiprocessing.get_context().Pool(workers) as pool:
         # imap keeps input order, so K workers write exactly what one worker writes.
         for res in pool.imap(work, _throttled(records, slots), cfg.chunksize):
             slots.release()
             yield res
 
 
-def run_pipeline(cfg: PipelineConfig | None = None, **overrides) -> dict:
-    """Run WARC -> clean text, writing kept documents as it goes; returns the funnel counts.
+def _stage_options(cfg: PipelineConfig, stages: dict | None) -> StageOptions:
+    unknown = set(stages or ()) - set(COURSE_FUNCTIONS)
+    if unknown:
+        raise ValueError(f"unknown stage function(s) {sorted(unknown)}; use {COURSE_FUNCTIONS}")
+    words = quality.load_bad_words(cfg.bad_words) if cfg.bad_words else None
+    rules = quality.QualityRules.preset(cfg.rules, words).without(cfg.skip_rules)
+    mine = tuple((k, fn) for k, fn in (stages or {}).items() if k != "deduplicate_texts")
+    return StageOptions(rules, cfg.extractor, cfg.english_threshold, cfg.wet, mine)
+
+
+def run_pipeline(
+    cfg: PipelineConfig | None = None, stages: dict[str, Callable] | None = None, **overrides
+) -> dict:
+    """Run WARC -> clean text, writing kept documents to cfg.output; returns the funnel counts.
 
     `run_pipeline(fname=..., output=...)` is short for run_pipeline(PipelineConfig(...)).
-    Keys: records_read, the skip kinds, html (pages processed), extracted, cleaned, quality,
-    english, deduplicated, exact_duplicates, near_duplicates, pii_documents, pii_masks,
-    quality_failures (rule -> pages failing it) and examples (outcome -> first few URLs).
+    `stages` maps COURSE_FUNCTIONS names to a learner's functions that run in place of the kit's.
+    The output is written to a temp file renamed over cfg.output when the run completes, so a
+    crash never leaves half a file there. Keys: records_read, the skip kinds, html (pages
+    processed), extracted, cleaned, quality, english, deduplicated, exact_duplicates,
+    near_duplicates, pii_documents, pii_masks, replaced_chars (pages that needed U+FFFD),
+    quality_failures (rule -> pages failing it), examples (outcome -> first few URLs) and pages
+    ((url, outcome) per record, "duplicate" for a page dedup dropped).
     """
     cfg = dataclasses.replace(cfg or PipelineConfig(), **overrides)
-    words = load_bad_words(cfg.bad_words) if cfg.bad_words else load_bad_words()
-    rules = QualityRules(bad_word_list=words).without(cfg.skip_rules)
-    opts = StageOptions(rules, cfg.extractor, cfg.english_threshold)
+    check_config(cfg)
+    opts = _stage_options(cfg, stages)
+    learner_dedup = (stages or {}).get("deduplicate_texts")
     records = iter_records(cfg.fname, cfg.num_records, cfg.wet, cfg.max_page_bytes)
     first = next(records, None)  # opening errors (empty, not a WARC) surface here, in one line
     records = _chain(first, records) if first is not None else iter(())
     stats: dict = dict.fromkeys(("records_read", *SKIP_KINDS, "html", *STAGES), 0)
-    stats.update(
-        exact_duplicates=0,
-        near_duplicates=0,
-        pii_documents=0,
-        pii_masks=0,
-        quality_failures=Counter(),
-        examples={},
-    )
-    index = DuplicateIndex(cfg.dedup_threshold)
-    lines = LineDeduplicator() if cfg.dedup_lines else None
-    # Line-buffered: each kept document reaches the file at once, so a crash loses nothing.
-    out = open(cfg.output, "w", encoding="utf-8", buffering=1) if cfg.output else None
-    try:
-        from tqdm.auto import tqdm
+    stats.update(exact_duplicates=0, near_duplicates=0, pii_documents=0, pii_masks=0,
+                 replaced_chars=0, quality_failures=Counter(), examples={}, pages=[])
+    index = dedup.DuplicateIndex(cfg.dedup_threshold)
+    lines = dedup.LineDeduplicator() if cfg.dedup_lines else None
+    held: list[tuple[int, str]] = []  # (record number, text) for a learner's deduplicate_texts
+    from tqdm.auto import tqdm
 
-        bar = tqdm(
-            total=cfg.num_records,
-            unit="rec",
-            desc="preprocess",
-            disable=not (cfg.progress and sys.stderr.isatty()),
-        )
-        for outcome, url, detail in _results(cfg, records, opts):
+    bar = tqdm(total=cfg.num_records, unit="rec", desc="preprocess",
+               disable=not (cfg.progress and sys.stderr.isatty()))
+    # A temp file beside the output, renamed over it only when the run completes.
+    with atomic_write(cfg.output, "w") if cfg.output else contextlib.nullcontext() as out:
+        for outcome, url, detail, replaced in _results(cfg, records, opts):
             bar.update(1)
-            stats["records_read"] += 1
-            ex = stats["examples"].setdefault(outcome, [])
-            if len(ex) < 5:
-                ex.append(url)
-            if outcome in SKIP_KINDS:
-                stats[outcome] += 1
+            text = _count(stats, outcome, url, detail, replaced)
+            if text is None:
                 continue
-            stats["html"] += 1
-            if outcome != "kept":
-                _count_rejection(stats, outcome, detail)
+            if learner_dedup:  # it needs every text at once: held in memory, written at the end
+                held.append((stats["records_read"] - 1, text))
                 continue
-            text, masks, key, sig = detail
-            for stage in STAGES[:-1]:
-                stats[stage] += 1
-            stats["pii_documents"] += masks > 0
-            stats["pii_masks"] += masks
             if lines is not None:
-                deduped = lines.filter(text)
-                if deduped != text:
-                    text, key, sig = deduped, None, None  # recomputed by the index
+                text = lines.filter(text)
+            _, _, key, sig = detail
+            if text != detail[0]:
+                key, sig = None, None  # recomputed by the index
             verdict = index.add(text, key, sig) if text else "exact"
             if verdict != "new":
                 stats[f"{verdict}_duplicates"] += 1
+                _mark_duplicate(stats, stats["records_read"] - 1)
                 continue
             stats["deduplicated"] += 1
             if out:
                 out.write(" ".join(text.split("\n")) + "\n")
         bar.close()
-    finally:
-        if out:
-            out.close()  # whatever was written so far stays on disk
+        if learner_dedup:
+            held = _apply_learner_dedup(learner_dedup, held, stats)
+            stats["deduplicated"] = len(held)
+            if out:
+                out.writelines(" ".join(text.split("\n")) + "\n" for _, text in held)
     stats["quality_failures"] = dict(stats["quality_failures"])
+    stats["pages"] = [tuple(p) for p in stats["pages"]]
     return stats
+
+
+MAX_PAGES_LISTED = 100_000  # stats["pages"] stops growing here, so memory stays bounded
+
+
+def _count(stats: dict, outcome: str, url: str, detail, replaced: bool) -> str | None:
+    """Count one record's outcome in the funnel; the text of a page that reached dedup."""
+    stats["records_read"] += 1
+    stats["replaced_chars"] += replaced
+    if len(stats["pages"]) < MAX_PAGES_LISTED:
+        stats["pages"].append([url, outcome])
+    ex = stats["examples"].setdefault(outcome, [])
+    if len(ex) < 5:
+        ex.append(url)
+    if outcome in SKIP_KINDS:
+        stats[outcome] += 1
+        return None
+    stats["html"] += 1
+    for stage in PAGE_STAGES[: PAGE_STAGES.index(outcome) if outcome != "kept" else None]:
+        if _PASSED[stage]:  # a page rejected at stage S passed every stage before S
+            stats[_PASSED[stage]] += 1
+    if outcome == "quality":
+        stats["quality_failures"].update(detail)
+    if outcome != "kept":
+        return None
+    stats["pii_documents"] += detail[1] > 0
+    stats["pii_masks"] += detail[1]
+    return detail[0]
+
+
+def _mark_duplicate(stats: dict, record: int) -> None:
+    if record < len(stats["pages"]):
+        stats["pages"][record][1] = "duplicate"
+
+
+def _apply_learner_dedup(fn: Callable, kept: list[tuple[int, str]], stats: dict) -> list:
+    """The learner's deduplicate_texts over the pages that reached dedup, in order."""
+    texts = [t for _, t in kept]
+    result = fn(list(texts))
+    left = Counter(result)
+    survivors = []
+    for i, text in kept:
+        if left[text] > 0:
+            left[text] -= 1
+            survivors.append((i, text))
+        else:
+            _mark_duplicate(stats, i)
+    stats["near_duplicates"] = len(kept) - len(survivors)  # the learner's says not which kind
+    return survivors
 
 
 def _chain(first: tuple, rest: Iterator[tuple]) -> Iterator[tuple]:
     yield first
     yield from rest
-
-
-def _count_rejection(stats: dict, outcome: str, detail) -> None:
-    """A page rejected at stage S passed every stage before S."""
-    order = ("extract", "clean", "quality", "english")
-    for earlier in order[: order.index(outcome)]:
-        stats[_REJECTED_AT[earlier]] += 1
-    if outcome == "quality":
-        stats["quality_failures"].update(detail)
 
 
 _LABELS = {
@@ -438,8 +379,24 @@ def format_funnel(stats: dict) -> str:
         rows.append((stage, stats[stage], prev - stats[stage], why.get(stage, "")))
         prev = stats[stage]
     lines = [f"{a:<28}{b:>7}{c:>9}  {d}".rstrip() for a, b, c, d in rows]
-    pii = f"PII masked: {stats['pii_masks']} spans in {stats['pii_documents']} of the pages kept"
-    return "\n".join(lines + [pii])
+    lines.append(f"PII masked: {stats['pii_masks']} spans in {stats['pii_documents']} of the "
+                 "pages kept")
+    if stats.get("replaced_chars"):
+        lines.append(f"pages with bytes no charset could decode (shown as U+FFFD): "
+                     f"{stats['replaced_chars']}")
+    return "\n".join(lines)
+
+
+def compare_funnels(mine: dict, reference: dict) -> str:
+    """Two runs' funnels side by side, then each page whose outcome differs (url: mine, ref)."""
+    keys = ("records_read", *SKIP_KINDS, "html", *STAGES)
+    rows = [f"{'stage':<16}{'yours':>8}{'kit':>8}"]
+    rows += [f"{k:<16}{mine[k]:>8}{reference[k]:>8}" + ("  <-" if mine[k] != reference[k] else "")
+             for k in keys]
+    differ = [(a[0], a[1], b[1]) for a, b in zip(mine["pages"], reference["pages"]) if a != b]
+    rows.append(f"pages where the outcomes differ: {len(differ)}")
+    rows += [f"  {url or '(no url)'}: yours {a}, kit {b}" for url, a, b in differ]
+    return "\n".join(rows)
 
 
 def load_topic_dataset(path) -> list[str]:
@@ -447,12 +404,37 @@ def load_topic_dataset(path) -> list[str]:
     path = require_file(path)
     try:
         items = json.loads(path.read_text(encoding="utf-8"))["data"]
-        return [item["text"] for item in items]
+        texts = [item["text"] for item in items]
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(
             f"{path}: not a topic dataset ({{'data': [{{'text': ...}}]}}): "
             f"{type(e).__name__}: {str(e)[:80]}"
         ) from None
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ValueError(f"{path}: item {bad}'s text is a {type(texts[bad]).__name__}, not text")
+    return texts
+
+
+_IMPL_PREFIX = "hwlib_impl_"
+
+
+def load_impl(path: str) -> dict[str, Callable]:
+    """The COURSE_FUNCTIONS a learner's file defines (by name), imported from that file."""
+    path = require_file(path).resolve()
+    sys.path.insert(0, str(path.parent))  # the course's homework.py imports its own utils.py
+    name = _IMPL_PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # so worker processes find its functions by name
+        spec.loader.exec_module(module)
+    except Exception as e:
+        sys.modules.pop(name, None)
+        raise ValueError(f"{path}: cannot import it: {type(e).__name__}: {str(e)[:120]}") from None
+    finally:
+        sys.path.remove(str(path.parent))
+    return {n: getattr(module, n) for n in COURSE_FUNCTIONS if callable(getattr(module, n, None))}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -475,15 +457,23 @@ def main(argv: list[str] | None = None) -> None:
     args["skip_rules"] = tuple(r for r in args["skip_rules"].split(",") if r)
     cfg = PipelineConfig(**args)
     try:
-        stats = run_pipeline(cfg)
-        print(f"{stats['deduplicated']} passed out of {stats['records_read']} records processed.")
-        print(format_funnel(stats))
-        if cfg.output:
-            print(f"wrote {stats['deduplicated']} documents to {cfg.output}")
-        if cfg.dfname:
-            texts = load_topic_dataset(cfg.dfname)
-            kept = deduplicate_texts(texts, cfg.dedup_threshold)
-            print(f"{len(kept)} items after deduplication (from {len(texts)}).")
+        stages = load_impl(cfg.impl) if cfg.impl else {}
+        if cfg.impl:
+            missing = [n for n in COURSE_FUNCTIONS if n not in stages]
+            print(f"{cfg.impl}: using your {', '.join(stages) or 'nothing'}"
+                  + (f"; the kit's {', '.join(missing)}" if missing else ""))
+        texts = load_topic_dataset(cfg.dfname) if cfg.dfname else None  # bad input: fail first
+        if cfg.fname:
+            stats = run_pipeline(cfg, stages)
+            print(f"{stats['deduplicated']} passed out of {stats['records_read']} records "
+                  "processed.")
+            print(format_funnel(stats))
+            if cfg.output:
+                print(f"wrote {stats['deduplicated']} documents to {cfg.output}")
+        if texts is not None:
+            fn = stages.get("deduplicate_texts")
+            kept = fn(list(texts)) if fn else dedup.deduplicate_texts(texts, rules=cfg.topic_rules)
+            print(f"{len(kept)} deduplicated out of {len(texts)} records processed.")
     except (OSError, ValueError) as e:  # missing file, not a WARC, bad JSON, unknown rule
         sys.exit(f"error: {e}")
 

@@ -1,10 +1,12 @@
 """Text-level stages of hwlib.preprocess: PII masking, line cleaning, quality rules, language ID.
 
-    from hwlib.preprocess import replace_pii, clean_text, heuristic_quality_filter, quality_report
+    from hwlib.quality import replace_pii, clean_text, heuristic_quality_filter, quality_report
 
 The quality rules are the course's (bad words, punctuation, not only whitespace, character
 ratio) plus the Gopher rules (Rae et al. 2021, "Scaling Language Models", appendix A.1.1). Every
 threshold is a named constant and every rule has an on/off switch in QualityRules.
+`QualityRules.preset("course")` runs the course's four rules only; the kit's default adds the
+Gopher rules, which also drop menus, link lists and very short pages the four rules let through.
 All regexes are compiled once, with bounded quantifiers so no input can make them backtrack for
 long.
 """
@@ -32,12 +34,13 @@ _EMAIL = re.compile(
     r"{1,8}[A-Za-z]{2,24}(?![\w-])"
 )
 # US numbers: +1 5551234567, +15551234567, (555) 123-4567, 555-123-4567, 555.123.4567,
-# 555 123 4567, optionally led by +1/1. The separators inside one number must agree, so
-# "2024-06-15", "3.2.1" and "$1,250,000" never look like phone numbers.
+# 555 123 4567, (555)-123-4567, optionally led by +1/1. The separators inside one number must
+# agree, so "2024-06-15", "3.2.1" and "$1,250,000" never look like phone numbers; a bare run of
+# ten digits is left alone on purpose (order and account numbers look the same).
 _PHONE = re.compile(
     r"(?<![\w+$.,-])(?:"
     r"\+1 ?\d{10}"
-    r"|(?:\+?1[ .-]?)?\(\d{3}\) ?\d{3}[ .-]\d{4}"
+    r"|(?:\+?1[ .-]?)?\(\d{3}\)[ .-]?\d{3}[ .-]\d{4}"
     r"|(?:\+?1([ .-]))?\d{3}([ .-])\d{3}\2\d{4}"
     r")(?![\w-]|[.,]\d)"
 )
@@ -144,8 +147,18 @@ class QualityRules:
             raise ValueError(f"unknown quality rule(s) {sorted(unknown)}; rules: {RULE_NAMES}")
         return dataclasses.replace(self, **dict.fromkeys(names, False))
 
+    @classmethod
+    def preset(cls, name: str = "kit", bad_word_list: frozenset | None = None) -> QualityRules:
+        """"kit" (every rule) or "course" (the course's four: bad words, punctuation, not only
+        whitespace, character ratio); the bad-word list defaults to data/bad_word_list.txt."""
+        if name not in RULE_PRESETS:
+            raise ValueError(f"unknown rules preset {name!r}; use one of {sorted(RULE_PRESETS)}")
+        words = load_bad_words() if bad_word_list is None else bad_word_list
+        return cls(bad_word_list=words).without(set(RULE_NAMES) - set(RULE_PRESETS[name]))
+
 
 RULE_NAMES = tuple(f.name for f in dataclasses.fields(QualityRules))[1:]
+RULE_PRESETS = {"kit": RULE_NAMES, "course": RULE_NAMES[:4]}  # bad words .. character ratio
 
 
 @functools.lru_cache(maxsize=8)

@@ -311,6 +311,25 @@ def topic_texts() -> tuple[list[str], list[int]]:
     return texts, planted
 
 
+# One-sentence topic texts in the style of the course's topic dataset, where a later text
+# restates an earlier one in other words (word-set Jaccard 0.5 to 0.8: the course's rule drops
+# it, the kit's 3-word shingles do not) or only shares its topic (below 0.5: both keep it).
+SHORT_TOPICS = [
+    "Honeybees turn flower nectar into honey and store it in wax cells for the winter.",
+    "Bicycles give people a cheap, quiet and healthy way to travel around busy cities.",
+    "Tides rise and fall twice a day because the moon pulls on the oceans of the earth.",
+    "Sourdough bread rises slowly because wild yeast and bacteria live in the starter.",
+    "Lighthouses warned sailors about dangerous rocks long before radio and satellites.",
+    "Volcanoes form where melted rock from deep inside the earth reaches the surface.",
+    "Honeybees turn the nectar of flowers into honey and keep it in wax cells for winter.",
+    "Bicycles give people a cheap and healthy way to get around crowded cities every day.",
+    "The moon pulls on the oceans, so tides rise and fall twice every day on most coasts.",
+    "Bakers feed a sourdough starter with flour and water to keep its wild yeast alive.",
+    "Old lighthouses warned sailors about rocks long before radio existed.",
+    "Volcanoes can also form deep under the sea, where new islands are slowly built.",
+]
+
+
 def write_topic_dataset(path: str | Path) -> Path:
     texts, _ = topic_texts()
     path = Path(path)

@@ -3,7 +3,7 @@
     pip install -e .[scale]
     python -m hwlib.scale --input 'data/cc/*.warc.gz' --output out/scale --tasks 4 --workers 2
     python -m hwlib.scale --input /shared/CC-MAIN-2024-22 --output /shared/clean --tasks 9000 \\
-        --executor slurm --partition cpu --time 04:00:00 --cpus_per_task 1 --dry-run
+        --executor slurm --partition cpu --time 04:00:00 --cpus_per_task 1 --dry_run
 
 Each stage (extract, clean, PII, quality, English) is a datatrove step calling hwlib.preprocess's
 pure functions, so a page gives the same text here as there. datatrove shards the files over
@@ -30,23 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwlib.dedup import NGRAM, normalize_text
-from hwlib.preprocess import (
-    ENGLISH_THRESHOLD,
-    SKIP_KINDS,
-    QualityRules,
-    StageOptions,
-    WarcError,
-    clean_text,
-    decode_html,
-    english_probability,
-    failed_rules,
-    format_funnel,
-    html_to_text,
-    iter_records,
-    load_bad_words,
-    replace_pii_count,
-    undecodable,
-)
+from hwlib.preprocess import PAGE_STAGES, SKIP_KINDS, StageOptions, decode_page, format_funnel, \
+    run_stage
+from hwlib.quality import ENGLISH_THRESHOLD, RULE_NAMES, QualityRules, english_probability, \
+    load_bad_words
+from hwlib.warc import WarcError, iter_records
 
 MISSING_DATATROVE = "hwlib.scale needs datatrove: pip install -e .[scale]"
 RUN_FILE = "hwlib_scale.json"  # what this output folder holds; a rerun must match it to resume
@@ -100,8 +88,7 @@ def _datatrove():
 # __getattr__ below) and are then plain module attributes: pickle finds them by name, as
 # datatrove's executors need when they ship a pipeline to another process or node.
 
-STEP_NAMES = ("WarcRecords", "Extract", "Clean", "MaskPII", "QualityFilter", "EnglishFilter",
-              "RankJsonlReader", "HwlibWords")
+STEP_NAMES = ("WarcRecords", "PageStage", "RankJsonlReader", "HwlibWords")
 
 
 def _build_steps() -> dict:
@@ -114,9 +101,10 @@ def _build_steps() -> dict:
     from datatrove.utils.word_tokenizers import WordTokenizer
 
     class WarcRecords(BaseDiskReader):
-        """hwlib.preprocess's record reader over datatrove's file sharding: a document per HTML
-        page (decoded) or WET record, the skip kinds as stats. (datatrove's WarcReader guesses
-        charsets with cchardet and trusts the crawler's payload type: other pages.)"""
+        """hwlib.warc's record reader over datatrove's file sharding: a document per HTML page
+        (decoded as hwlib.preprocess.decode_page does) or WET record, the skip kinds as stats.
+        (datatrove's WarcReader guesses charsets with cchardet and trusts the crawler's payload
+        type: other pages.)"""
 
         name = "hwlib WARC records"
 
@@ -127,14 +115,12 @@ def _build_steps() -> dict:
         def read_file(self, filepath: str):
             path = self.data_folder.resolve_paths(filepath)
             try:  # WarcError comes before the first record: an empty file or not a WARC
-                for i, (kind, url, text, charset) in enumerate(iter_records(path, wet=self.wet)):
-                    if kind == "html":
-                        try:
-                            text = decode_html(text, charset)
-                            kind = "undecodable" if undecodable(text) else kind
-                        except Exception:  # as in process_record: a hostile page is "broken"
-                            kind = "broken"
-                    self.stat_update("records_read", kind)
+                for i, (kind, url, payload, charset) in enumerate(iter_records(path, wet=self.wet)):
+                    try:
+                        kind, text, replaced = decode_page(kind, payload, charset)
+                    except Exception:  # as in process_record: a hostile page is "broken"
+                        kind, replaced = "broken", False
+                    self.stat_update("records_read", kind, *(["replaced_chars"] * replaced))
                     if kind in ("html", "text"):
                         yield Document(text=text, id=f"{filepath}/{i}",
                                        metadata={"url": url, "file": filepath, "record": i})
@@ -142,74 +128,37 @@ def _build_steps() -> dict:
                 logger.warning(str(e))
                 self.stat_update("bad_files")
 
-    class _Stage(BaseFilter):
-        """A filter whose check may rewrite doc.text; a check that raises drops the page as
-        "broken", the way hwlib.preprocess.process_record never lets one page stop a run."""
+    class PageStage(BaseFilter):
+        """One of hwlib.preprocess.PAGE_STAGES through its `run_stage`, so a page gives the same
+        text here as there; a stage that raises drops the page as "broken", as there."""
 
         type = "hwlib"
 
-        def __init__(self, opts: StageOptions, exclusion_writer=None):
+        def __init__(self, stage: str, opts: StageOptions, exclusion_writer=None):
+            self.name = stage  # before the base class names this step's stats after it
             super().__init__(exclusion_writer)
-            self.opts = opts  # hwlib.preprocess's options: rules, extractor, English threshold
+            self.stage, self.opts = stage, opts
 
         def filter(self, doc):
             try:
-                return self.check(doc)
+                doc.text, ok, detail = run_stage(self.stage, doc.text, self.opts)
             except Exception as e:
                 doc.metadata["error"] = f"{type(e).__name__}: {str(e)[:100]}"
                 return False, "broken"
-
-    class Extract(_Stage):
-        name = "extract"
-
-        def __init__(self, opts: StageOptions, exclusion_writer=None, wet: bool = False):
-            super().__init__(opts, exclusion_writer)
-            self.wet = wet
-
-        def check(self, doc):
-            if not self.wet:  # WET text is already extracted
-                doc.text = html_to_text(doc.text, extractor=self.opts.extractor)
+            if self.stage == "extract" and not self.opts.wet:
                 doc.metadata["extractor"] = self.opts.extractor
-            return bool(doc.text.strip()) or (False, "extract")
-
-    class Clean(_Stage):
-        name = "clean"
-
-        def check(self, doc):
-            doc.text = clean_text(doc.text)
-            return bool(doc.text) or (False, "clean")
-
-    class MaskPII(_Stage):
-        name = "pii"
-
-        def check(self, doc):
-            doc.text, doc.metadata["pii_masks"] = replace_pii_count(doc.text)
-            return True
-
-    class QualityFilter(_Stage):
-        name = "quality"
-
-        def check(self, doc):
-            failed = failed_rules(doc.text, self.opts.rules)
-            if not failed:
-                return True
-            self.stat_update(*(f"rule_{rule}" for rule in failed))
-            doc.metadata["failed_rules"] = failed
-            return False, "quality"
-
-    class EnglishFilter(_Stage):
-        name = "english"
-
-        def check(self, doc):
-            p = english_probability(doc.text)
-            doc.metadata["english"] = round(p, 4)
-            if p < self.opts.english_threshold:
-                return False, "english"
-            # hwlib.preprocess's funnel counts PII in the pages kept, so it is counted here
-            masks = doc.metadata.get("pii_masks", 0)
-            self.stat_update("pii_masks", value=masks)
-            self.stat_update("pii_documents", value=int(masks > 0))
-            return True
+            elif self.stage == "pii":
+                doc.metadata["pii_masks"] = detail
+            elif self.stage == "quality" and not ok:
+                self.stat_update(*(f"rule_{rule}" for rule in detail))
+                doc.metadata["failed_rules"] = detail
+            elif self.stage == "english" and detail is not None:
+                doc.metadata["english"] = round(detail, 4)
+            if ok and self.stage == PAGE_STAGES[-1]:  # the funnel counts PII in pages kept
+                masks = doc.metadata.get("pii_masks", 0)
+                self.stat_update("pii_masks", value=masks)
+                self.stat_update("pii_documents", value=int(masks > 0))
+            return ok or (False, self.stage)
 
     class RankJsonlReader(JsonlReader):
         """Reads back exactly the file its own rank wrote: MinHash's filter names documents by
@@ -235,8 +184,7 @@ def _build_steps() -> dict:
         def span_tokenize(self, text: str) -> list[tuple[int, int]]:
             return [m.span() for m in re.finditer(r"[^\n]+", text)]
 
-    return {c.__name__: c for c in (WarcRecords, Extract, Clean, MaskPII, QualityFilter,
-                                    EnglishFilter, RankJsonlReader, HwlibWords)}
+    return {c.__name__: c for c in (WarcRecords, PageStage, RankJsonlReader, HwlibWords)}
 
 
 def __getattr__(name: str):
@@ -321,12 +269,10 @@ def build_stages(cfg: ScaleConfig, base: str) -> list[tuple[str, list, int]]:
 
     words = load_bad_words(cfg.bad_words) if cfg.bad_words else load_bad_words()
     rules = QualityRules(bad_word_list=words).without(cfg.skip_rules)
-    opts = StageOptions(rules, cfg.extractor, cfg.english_threshold)
+    opts = StageOptions(rules, cfg.extractor, cfg.english_threshold, cfg.wet)
     clean = [
         steps.WarcRecords(base, str(out / "inputs.txt"), wet=cfg.wet),
-        steps.Extract(opts, rejected("extract"), wet=cfg.wet),
-        *(stage(opts, rejected(stage.name))
-          for stage in (steps.Clean, steps.MaskPII, steps.QualityFilter, steps.EnglishFilter)),
+        *(steps.PageStage(stage, opts, rejected(stage)) for stage in PAGE_STAGES),
         JsonlWriter(str(out / ("clean" if cfg.dedup else "documents"))),
     ]
     if not cfg.dedup:
@@ -414,10 +360,9 @@ def run_scale(cfg: ScaleConfig | None = None, **overrides) -> dict:
         raise ScaleError(f"--tasks {cfg.tasks}: need at least one task")
     if cfg.executor == "slurm" and not cfg.partition:
         raise ScaleError("--executor slurm needs --partition NAME")
-    try:
-        QualityRules().without(cfg.skip_rules)
-    except ValueError as e:  # an unknown rule name
-        raise ScaleError(str(e)) from None
+    unknown = sorted(set(cfg.skip_rules) - set(RULE_NAMES))
+    if unknown:
+        raise ScaleError(f"unknown quality rule(s) {unknown}; rules: {RULE_NAMES}")
     base = claim_output(cfg, resolve_inputs(cfg.input))
     executors = make_executors(cfg, build_stages(cfg, base))
     if cfg.dry_run:
@@ -435,26 +380,29 @@ def collect_funnel(output: str | os.PathLike) -> dict:
     Besides format_funnel's keys: bad_files (inputs that are not WARCs) and tasks
     (stage -> (finished, total)).
     """
-    from datatrove.utils.stats import PipelineStats
-
     out = Path(output)
     manifest = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
 
     def counters(stage: str) -> dict:  # step name -> {counter: total over tasks}
-        total = PipelineStats()
+        # Read datatrove's stats files as JSON: a counter is a number or {"total": ...}, and
+        # datatrove 0.10.1's own loader leaves the numbers as ints its sum then cannot add.
+        total: dict = defaultdict(Counter)
         for f in sorted((out / "logs" / stage / "stats").glob("*.json")):
-            total = total + PipelineStats.from_json(json.loads(f.read_text(encoding="utf-8")))
-        return defaultdict(Counter, {s.name.split(": ", 1)[-1]: Counter(
-            {k: int(v.total) for k, v in s.stats.items()}) for s in total.stats})
+            for step in json.loads(f.read_text(encoding="utf-8")):
+                name = step["name"].split(": ", 1)[-1]
+                for key, value in step.get("stats", {}).items():
+                    total[name][key] += int(value["total"] if isinstance(value, dict) else value)
+        return total
 
     clean = counters("clean")
     reader = clean["hwlib WARC records"]
-    stages = [clean[s] for s in ("extract", "clean", "pii", "quality", "english")]
+    stages = [clean[s] for s in PAGE_STAGES]
     # A page that breaks in a stage is a "broken" skip in hwlib.preprocess, not a page that
     # passed the stages before it: take it out of those.
     broken = [s["dropped_broken"] for s in stages]
     passed = [s["forwarded"] - sum(broken[i + 1:]) for i, s in enumerate(stages)]
-    funnel = {key: reader[key] for key in ("records_read", *SKIP_KINDS, "bad_files")}
+    funnel = {key: reader[key] for key in ("records_read", *SKIP_KINDS, "bad_files",
+                                           "replaced_chars")}
     funnel["broken"] += sum(broken)
     funnel.update(html=reader["html"] + reader["text"] - sum(broken), extracted=passed[0],
                   cleaned=passed[2], quality=passed[3], english=passed[4],
@@ -476,12 +424,11 @@ def collect_funnel(output: str | os.PathLike) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m hwlib.scale", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in dataclasses.fields(ScaleConfig):
-        flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
-        if f.name == "dedup":
-            parser.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True)
-        elif isinstance(f.default, bool):
-            parser.add_argument(*flags, dest=f.name, action="store_true")
+    for f in dataclasses.fields(ScaleConfig):  # booleans: --no_dedup, --dry_run (kit-wide style)
+        flags = [f"--no_{f.name}" if f.default is True else f"--{f.name}"]
+        if isinstance(f.default, bool):
+            parser.add_argument(*flags, dest=f.name,
+                                action="store_false" if f.default else "store_true")
         elif f.name == "skip_rules":
             parser.add_argument(*flags, dest=f.name, default="", help="comma-separated names")
         else:

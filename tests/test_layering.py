@@ -20,7 +20,7 @@ PACKAGE = Path(hwlib.__file__).parent
 STAGES = [
     ("utils", "cli", "distributed"),  # shared helpers every stage may use
     ("story_words", "stories", "sample_pages", "sample_data"),  # the bundled data's writers
-    ("extract", "quality", "dedup"),
+    ("warc", "extract", "quality", "dedup"),
     ("preprocess",),
     ("scale",),
     ("tokenizer",),
@@ -34,7 +34,7 @@ STAGES = [
     ("standins", "evaluate"),
     ("report",),
 ]
-WEB = {"extract", "quality", "dedup", "preprocess", "scale"}
+WEB = {"warc", "extract", "quality", "dedup", "preprocess", "scale"}
 SAMPLING_AND_EVALUATION = {"sample", "evaluate", "judge", "standins", "report"}
 TOOLS = {"student", "grade", "demo"}  # and bench*, checks*: the core never imports these
 RANK = {m: i for i, row in enumerate(STAGES) for m in row}

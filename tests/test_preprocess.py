@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 from warcio.warcwriter import WARCWriter
 
+from hwlib import dedup as D
+from hwlib import extract as X
 from hwlib import preprocess as pp
 from hwlib import quality as q
+from hwlib import warc as W
 from hwlib.dedup import DuplicateIndex, lsh_bands, normalize_text
 from hwlib.sample_data import article_html, http_response, sample_records, topic_texts
 from hwlib.utils import DATA_DIR, REPO_ROOT
@@ -195,19 +198,19 @@ def test_english_probability_matches_langid_rank():
 
 # --- decoding and extraction -------------------------------------------------------------------
 def test_decode_html_charsets():
-    assert pp.decode_html("caf\u00e9".encode("cp1252"), "utf-8") == "caf\ufffd"
-    assert pp.decode_html("caf\u00e9".encode("cp1252"), "iso-8859-1") == "caf\u00e9"
+    assert X.decode_html("caf\u00e9".encode("cp1252"), "utf-8") == "caf\u00e9"  # mislabelled
+    assert X.decode_html("caf\u00e9".encode("cp1252"), "iso-8859-1") == "caf\u00e9"
     ru = '<meta charset="windows-1251"><p>Чай</p>'.encode("cp1251")
-    assert "Чай" in pp.decode_html(ru)
+    assert "Чай" in X.decode_html(ru)
     zh = '<meta http-equiv="Content-Type" content="text/html; charset=gb2312">茶'.encode("gb2312")
-    assert pp.decode_html(zh).endswith("茶")
-    assert pp.decode_html(b"\xef\xbb\xbfhi", "latin-1") == "hi"
-    assert pp.decode_html("naïve".encode(), "no-such-codec") == "naïve"
+    assert X.decode_html(zh).endswith("茶")
+    assert X.decode_html(b"\xef\xbb\xbfhi", "latin-1") == "hi"
+    assert X.decode_html("naïve".encode(), "no-such-codec") == "naïve"
 
 
 def test_extraction_keeps_article_drops_menus():
     raw = dict(sample_records())["https://news.example.com/local/community-garden"]
-    text = pp.html_to_text(raw.split(b"\r\n\r\n", 1)[1])
+    text = X.html_to_text(raw.split(b"\r\n\r\n", 1)[1])
     assert text.startswith("Neighbours Turn an Empty Lot into a Community Garden\n")
     assert "raised beds from recycled timber." in text and len(text.splitlines()) == 4
     for chrome in (
@@ -233,18 +236,18 @@ def test_extraction_blocks_lines_and_whitespace():
         "<table><tr><td>a</td><td>b</td></tr></table><noscript>ns</noscript>"
         "<template>tp</template><div hidden>h</div><span>six</span></body></html>"
     )
-    assert pp.html_to_text(html) == "one two\nthree\nfour five\na b\nsix"
-    assert pp.html_to_text(b"") == "" and pp.html_to_text("plain words") == "plain words"
+    assert X.html_to_text(html) == "one two\nthree\nfour five\na b\nsix"
+    assert X.html_to_text(b"") == "" and X.html_to_text("plain words") == "plain words"
 
 
 def test_extraction_deeply_nested():
     html = "<html><body>" + "<div>" * 20000 + "deep text." + "</div>" * 20000 + "</body></html>"
-    assert pp.html_to_text(html) == "deep text."
+    assert X.html_to_text(html) == "deep text."
 
 
 def test_unknown_extractor():
     with pytest.raises(ValueError, match="unknown extractor"):
-        pp.html_to_text("<p>x</p>", extractor="nope")
+        X.html_to_text("<p>x</p>", extractor="nope")
 
 
 @pytest.mark.skipif(
@@ -252,9 +255,9 @@ def test_unknown_extractor():
     reason="resiliparse not installed (pip install hwlib[fast])",
 )
 def test_resiliparse_agrees_on_bundled_pages():
-    for url, html in pp.read_warc(WARC):
-        ours = q.clean_text(pp.html_to_text(html))
-        theirs = q.clean_text(pp.html_to_text(html, extractor="resiliparse"))
+    for url, html in W.read_warc(WARC):
+        ours = q.clean_text(X.html_to_text(html))
+        theirs = q.clean_text(X.html_to_text(html, extractor="resiliparse"))
         a, b = set(normalize_text(ours).split()), set(normalize_text(theirs).split())
         if a or b:
             assert len(a & b) / len(a | b) >= 0.8, url
@@ -267,12 +270,12 @@ def test_resiliparse_agrees_on_bundled_pages():
 
 # --- reading ---------------------------------------------------------------------------------
 def test_read_warc_bundled():
-    pages = list(pp.read_warc(WARC))
+    pages = list(W.read_warc(WARC))
     urls = [u for u, _ in pages]
     assert len(pages) == 22 and all(isinstance(h, bytes) for _, h in pages)
     assert "https://www.example.org/robots.txt" not in urls
     assert "https://www.example.org/logo.png" not in urls
-    assert len(list(pp.read_warc(WARC, num_records=5))) == 4  # robots.txt counts as read
+    assert len(list(W.read_warc(WARC, num_records=5))) == 4  # robots.txt counts as read
 
 
 def test_read_wet(tmp_path):
@@ -290,7 +293,7 @@ def test_read_wet(tmp_path):
                     warc_content_type="text/plain",
                 )
             )
-    assert list(pp.read_wet(path)) == [
+    assert list(W.read_wet(path)) == [
         ("http://a/", "First doc.\nLine two."),
         ("http://b/", "Zweites."),
     ]
@@ -301,33 +304,36 @@ def test_read_wet(tmp_path):
 # --- dedup -----------------------------------------------------------------------------------
 def test_exact_duplicates_after_normalisation():
     texts = ["Hello, World!", "hello   world", "HELLO WORLD.", "Goodbye world"]
-    assert pp.deduplicate_texts(texts) == ["Hello, World!", "Goodbye world"]
+    assert D.deduplicate_texts(texts) == ["Hello, World!", "Goodbye world"]
 
 
 def test_near_duplicates_and_order():
     words = ENGLISH.split()
     near = " ".join(words[:40] + ["changed"] + words[41:])
     other = "A completely different text about sourdough bread and its crust. " * 3
-    assert pp.deduplicate_texts([ENGLISH, other, near]) == [ENGLISH, other]
-    assert pp.deduplicate_texts([near, ENGLISH]) == [near]  # the first occurrence wins
-    assert pp.deduplicate_texts([ENGLISH, near], threshold=1.0) == [ENGLISH, near]
-    assert pp.deduplicate_texts([]) == []
+    assert D.deduplicate_texts([ENGLISH, other, near]) == [ENGLISH, other]
+    assert D.deduplicate_texts([near, ENGLISH]) == [near]  # the first occurrence wins
+    assert D.deduplicate_texts([ENGLISH, near], threshold=1.0) == [ENGLISH, near]
+    assert D.deduplicate_texts([]) == []
 
 
 def test_topic_dataset_planted_duplicates_found():
     texts = pp.load_topic_dataset(DATA_DIR / "topic_dataset.json")
     gen, planted = topic_texts()
     assert texts == gen
-    assert pp.deduplicate_texts(texts) == [t for i, t in enumerate(texts) if i not in planted]
+    assert D.deduplicate_texts(texts) == [t for i, t in enumerate(texts) if i not in planted]
 
 
 def test_minhash_signature_properties():
-    sig = pp.minhash_signature(ENGLISH)
+    sig = D.minhash_signature(ENGLISH)
     assert sig.shape == (128,) and sig.dtype == np.uint32
-    assert np.array_equal(sig, pp.minhash_signature(ENGLISH.upper()))
-    other = pp.minhash_signature("Totally unrelated words here, nothing shared.")
+    assert np.array_equal(sig, D.minhash_signature(ENGLISH.upper()))
+    other = D.minhash_signature("Totally unrelated words here, nothing shared.")
     assert (sig == other).mean() < 0.1
-    assert lsh_bands(0.8) == (32, 4)  # recall at the threshold >= 99%
+    for t in (0.5, 0.8, 0.9):  # the most rows per band whose recall at t stays >= 99%
+        bands, rows = lsh_bands(t)
+        assert bands * rows <= 128 and 1 - (1 - t**rows) ** bands >= 0.99
+        assert 1 - (1 - t ** (rows + 1)) ** (128 // (rows + 1)) < 0.99
 
 
 def test_duplicate_index_verdicts():
@@ -345,15 +351,15 @@ def test_deduplicate_lines():
         "Menu, home.\nSecond body.\nFooter (c).",
         "Only  body.",
     ]
-    assert pp.deduplicate_lines(docs) == [
+    assert D.deduplicate_lines(docs) == [
         "Menu, home.\nFirst body line.\nFooter (c).",
         "Second body.",
-        "Only body.",
+        "Only  body.",
     ]
-    assert pp.deduplicate_lines(docs, keep_first=False) == [
+    assert D.deduplicate_lines(docs, keep_first=False) == [
         "First body line.",
         "Second body.",
-        "Only body.",
+        "Only  body.",
     ]
     assert normalize_text("A  b, C!") == "a b c"
 
@@ -467,14 +473,14 @@ def test_truncated_warc_keeps_what_was_read(tmp_path, capsys):
 def test_not_a_warc_is_one_line_error(tmp_path, content, match):
     path = tmp_path / "bad.warc.gz"
     path.write_bytes(content)
-    with pytest.raises(pp.WarcError, match=match) as err:
+    with pytest.raises(W.WarcError, match=match) as err:
         pp.run_pipeline(fname=str(path), output=None, progress=False)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
 def test_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.warc.gz"):
-        list(pp.read_warc(tmp_path / "nope.warc.gz"))
+        list(W.read_warc(tmp_path / "nope.warc.gz"))
 
 
 def test_hostile_records_are_counted_skips(tmp_path):
@@ -502,7 +508,8 @@ def test_hostile_records_are_counted_skips(tmp_path):
 def test_worker_exception_is_counted_not_raised():
     opts = pp.StageOptions(RULES)
     assert pp.process_record(("html", "u", object(), None), opts)[0] == "broken"
-    assert pp.process_record(("non_html", "u", None, None), opts) == ("non_html", "u", None)
+    assert pp.process_record(("non_html", "u", None, None), opts) == ("non_html", "u", None,
+                                                                      False)
 
 
 # --- CLI -------------------------------------------------------------------------------------
@@ -527,7 +534,7 @@ def test_cli(tmp_path):
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     assert lines[0] == "10 passed out of 26 records processed."
-    assert "35 items after deduplication (from 43)." in lines
+    assert lines[-1] == "35 deduplicated out of 43 records processed."  # the course's line
     assert len(out.read_text().splitlines()) == 10
     bad = subprocess.run(
         [sys.executable, "-m", "hwlib.preprocess", "--fname", str(out)],
@@ -538,3 +545,133 @@ def test_cli(tmp_path):
     )
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0
     assert str(out) in bad.stderr and "not a WARC" in bad.stderr
+
+
+# --- the course's rules (issue 13) -------------------------------------------------------------
+def _word_set_dedup(texts, threshold=0.5):
+    """The course's rule written the slow, obvious way: every pair, exact word-set Jaccard."""
+    kept, sets = [], []
+    for t in texts:
+        words = set(normalize_text(t).split())
+        if all(len(words & s) < threshold * len(words | s) for s in sets):
+            kept.append(t)
+            sets.append(words)
+    return kept
+
+
+def test_course_dedup_rule_matches_the_pairwise_rule():
+    from hwlib.sample_data import SHORT_TOPICS
+
+    texts, _ = topic_texts()
+    for data in (SHORT_TOPICS, texts, SHORT_TOPICS + texts):
+        assert D.deduplicate_texts(data, rules="course") == _word_set_dedup(data)
+    # Paraphrases at Jaccard 0.5-0.8: the course's rule drops them, the kit's shingles do not.
+    assert len(D.deduplicate_texts(SHORT_TOPICS, rules="course")) == 8
+    assert D.deduplicate_texts(SHORT_TOPICS) == SHORT_TOPICS
+    with pytest.raises(ValueError, match="unknown dedup rules"):
+        D.deduplicate_texts(texts, rules="nope")
+
+
+def test_course_quality_preset_runs_the_four_rules_only():
+    rules = q.QualityRules.preset("course", frozenset({"damn"}))
+    on = [n for n in q.RULE_NAMES if getattr(rules, n)]
+    assert on == ["bad_words", "punctuation", "whitespace", "char_ratio"]
+    short = "A short line, still fine."  # fails the Gopher word count, passes the course's four
+    assert q.heuristic_quality_filter(short, rules) and not q.heuristic_quality_filter(short)
+    assert not q.heuristic_quality_filter("Oh damn, it broke.", rules)
+    s = pp.run_pipeline(fname=str(WARC), output=None, progress=False, rules="course")
+    assert s["quality_failures"].keys() <= {"bad_words", "punctuation", "whitespace",
+                                            "char_ratio"}
+    with pytest.raises(ValueError, match="unknown rules preset"):
+        pp.run_pipeline(fname=str(WARC), output=None, rules="gopher")
+
+
+def test_cli_course_defaults_and_skipping_a_stage(tmp_path):
+    assert pp.PipelineConfig().num_records == 30  # the course's default
+    pages = [(f"http://a/{i}", html_page(article_html("tides"))) for i in range(33)]
+    path = make_warc(tmp_path / "many.warc.gz", pages)
+    out = tmp_path / "o.txt"
+    res = subprocess.run([sys.executable, "-m", "hwlib.preprocess", "--fname", str(path),
+                          "--output", str(out), "--dfname", ""],
+                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[0] == "1 passed out of 30 records processed."
+    assert "deduplicated out of" not in res.stdout  # an empty --dfname skips the topic stage
+    res = subprocess.run([sys.executable, "-m", "hwlib.preprocess", "--fname", "", "--dfname",
+                          str(DATA_DIR / "topic_dataset.json")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["35 deduplicated out of 43 records processed."]
+    assert not (tmp_path / "cleaned_test.txt").exists()  # an empty --fname skips the WARC
+
+
+# --- one import path per name (issue 14) -----------------------------------------------------
+def test_preprocess_does_not_re_export_other_modules_names():
+    for name in ("html_to_text", "decode_html", "clean_text", "replace_pii", "failed_rules",
+                 "deduplicate_texts", "minhash_signature", "DuplicateIndex", "QualityRules",
+                 "read_warc", "WarcError"):
+        assert not hasattr(pp, name), name
+
+
+# --- the learner's functions in the real pipeline (issue 15) ---------------------------------
+def test_learner_stages_run_in_place_of_the_kits(tmp_path):
+    ref = pp.run_pipeline(fname=str(WARC), output=None, progress=False)
+    same = {"html_to_text": X.html_to_text, "clean_text": q.clean_text,
+            "replace_pii": q.replace_pii, "is_english_text": q.is_english_text}
+    mine = pp.run_pipeline(fname=str(WARC), output=None, progress=False, stages=same)
+    assert {k: mine[k] for k in pp.STAGES} == {k: ref[k] for k in pp.STAGES}
+    assert mine["pii_masks"] == ref["pii_masks"] and mine["pages"] == ref["pages"]
+
+    seen = []
+
+    def course_style(html: bytes) -> str:  # the course's html_to_text is handed the bytes
+        seen.append(type(html))
+        return X.html_to_text(html)
+
+    pp.run_pipeline(fname=str(WARC), output=None, progress=False,
+                    stages={"html_to_text": course_style})
+    assert seen and set(seen) == {bytes}
+    wrong = pp.run_pipeline(fname=str(WARC), output=None, progress=False,
+                            stages={"is_english_text": lambda text: "the" in text.split()})
+    assert wrong["english"] != ref["english"]
+    report = pp.compare_funnels(wrong, ref)
+    assert "pages where the outcomes differ: 1\n" in report
+    assert "es.example.org/mar: yours kept, kit english" in report
+    assert "pages where the outcomes differ: 0" in pp.compare_funnels(mine, ref)
+
+    out = tmp_path / "o.txt"
+    only_first = pp.run_pipeline(fname=str(WARC), output=str(out), progress=False,
+                                 stages={"deduplicate_texts": lambda texts: texts[:1]})
+    assert only_first["deduplicated"] == 1 and len(out.read_text().splitlines()) == 1
+    assert [o for _, o in only_first["pages"]].count("duplicate") == ref["english"] - 1
+    with pytest.raises(ValueError, match="unknown stage function"):
+        pp.run_pipeline(fname=str(WARC), output=None, stages={"tokenize": len})
+
+
+def test_learner_stages_that_cannot_reach_workers_fall_back_to_one(capsys):
+    ref = pp.run_pipeline(fname=str(WARC), output=None, progress=False)
+    s = pp.run_pipeline(fname=str(WARC), output=None, progress=False, workers=2,
+                        stages={"clean_text": lambda text: q.clean_text(text)})
+    assert "running with 1 worker" in capsys.readouterr().err and s["pages"] == ref["pages"]
+
+
+def test_impl_loads_the_course_functions_from_a_file(tmp_path):
+    hw = tmp_path / "homework.py"
+    hw.write_text("import helper\n\ndef clean_text(text):\n    return helper.drop(text)\n",
+                  encoding="utf-8")
+    (tmp_path / "helper.py").write_text("def drop(text):\n    return ''\n", encoding="utf-8")
+    res = subprocess.run([sys.executable, "-m", "hwlib.preprocess", "--fname", str(WARC),
+                          "--output", str(tmp_path / "o.txt"), "--dfname", "", "--workers", "2",
+                          "--impl", str(hw)],
+                         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == (f"{hw}: using your clean_text; the kit's html_to_text, replace_pii, "
+                        "heuristic_quality_filter, is_english_text, deduplicate_texts")
+    assert lines[1] == "0 passed out of 26 records processed."  # every page emptied
+    assert "running with 1 worker" not in res.stderr  # a file's functions reach the workers
+    bad = tmp_path / "broken.py"
+    bad.write_text("import no_such_module\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        pp.main(["--fname", str(WARC), "--output", "", "--impl", str(bad)])
+    assert "broken.py: cannot import it: ModuleNotFoundError" in str(e.value)

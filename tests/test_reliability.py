@@ -237,7 +237,7 @@ def _run_warc(path, data: bytes) -> tuple[dict, list[str]]:
     path.write_bytes(data)
     out = path.with_suffix(".txt")
     stats = pp.run_pipeline(fname=str(path), output=str(out), dfname=None, progress=False,
-                            max_page_bytes=MAX_PAGE)
+                            max_page_bytes=MAX_PAGE, num_records=None)
     return stats, out.read_text(encoding="utf-8").splitlines()
 
 

@@ -16,14 +16,9 @@ from warcio.warcwriter import WARCWriter
 
 from hwlib import scale  # importing needs no datatrove; running does
 from hwlib.dedup import exact_key
-from hwlib.preprocess import (
-    QualityRules,
-    StageOptions,
-    iter_records,
-    load_bad_words,
-    process_record,
-    run_pipeline,
-)
+from hwlib.preprocess import StageOptions, process_record, run_pipeline
+from hwlib.quality import QualityRules, load_bad_words
+from hwlib.warc import iter_records
 from hwlib.sample_data import article_html, html, page
 from hwlib.utils import DATA_DIR, REPO_ROOT
 
@@ -77,7 +72,7 @@ def expected(inputs) -> dict:
     kept = {}
     for f in sorted(inputs.iterdir()):
         results = (process_record(r, opts) for r in iter_records(f))
-        kept[f.name] = [detail[0] for outcome, _, detail in results if outcome == "kept"]
+        kept[f.name] = [detail[0] for outcome, _, detail, _ in results if outcome == "kept"]
     return kept
 
 
@@ -115,7 +110,8 @@ def test_no_dedup_keeps_what_preprocess_keeps(plain_run, expected, inputs):
     want = Counter()
     quality = Counter()
     for f in sorted(inputs.iterdir()):
-        stats = run_pipeline(fname=str(f), output=None, dfname=None, progress=False)
+        stats = run_pipeline(fname=str(f), output=None, dfname=None, progress=False,
+                             num_records=None)
         quality.update(stats.pop("quality_failures"))
         want.update({k: v for k, v in stats.items() if isinstance(v, int)})
     for key in ("records_read", "non_html", "http_status", "broken", "undecodable", "html",
@@ -162,7 +158,7 @@ def cli(*args: str, **kw) -> subprocess.Popen:
 def test_killed_run_resumes_to_the_same_output(inputs, expected, tmp_path):
     out = tmp_path / "out"
     args = ["--input", str(inputs / "*.warc.gz"), "--output", str(out), "--tasks", "3",
-            "--no-dedup"]
+            "--no_dedup"]
     proc = cli(*args, "--workers", "1", start_new_session=True)  # tasks one after another
     marker = out / "logs" / "clean" / "completions" / "00000"
     deadline = time.monotonic() + 60
@@ -189,7 +185,7 @@ def test_slurm_dry_run_prints_the_job_scripts(inputs, tmp_path, capsys):
     out = tmp_path / "out"
     scale.main(["--input", str(inputs), "--output", str(out), "--tasks", "2", "--executor",
                 "slurm", "--partition", "cpu", "--time", "01:30:00", "--cpus_per_task", "3",
-                "--mem_per_cpu_gb", "4", "--dry-run"])
+                "--mem_per_cpu_gb", "4", "--dry_run"])
     text = capsys.readouterr().out
     scripts = text.split("#!/bin/bash")[1:]
     assert len(scripts) == 4  # clean, MinHash buckets, MinHash clusters, dedup filter
@@ -225,7 +221,7 @@ def test_slurm_job_script_runs_as_submitted(inputs, expected, tmp_path):
     env = {**os.environ, "PATH": path, "JOBS": str(jobs)}
     submit = subprocess.run(  # the CLI itself: steps must pickle by name, not as __main__
         [sys.executable, "-m", "hwlib.scale", "--input", str(inputs), "--output", str(out),
-         "--tasks", "2", "--executor", "slurm", "--partition", "cpu", "--no-dedup"],
+         "--tasks", "2", "--executor", "slurm", "--partition", "cpu", "--no_dedup"],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert submit.returncode == 0, submit.stderr[-2000:]
     assert submit.stdout.startswith("submitted; logs in")
@@ -254,7 +250,7 @@ def test_bad_input_is_one_line(inputs, plain_run, tmp_path):
         scale.main(["--input", str(inputs), "--output", str(tmp_path / "used")])
     with pytest.raises(SystemExit, match=r"^error: .*--partition"):
         scale.main(["--input", str(inputs), "--output", str(tmp_path / "s"), "--executor",
-                    "slurm", "--dry-run"])
+                    "slurm", "--dry_run"])
 
 
 def test_without_datatrove_import_works_and_use_names_the_extra(tmp_path):
