@@ -72,7 +72,7 @@ def bench_generate(argv: list[str]) -> None:
     out = {}
 
     def ours():
-        out["hwlib"] = model.generate(prompt, a.new_tokens)
+        out["hwlib"] = model.generate(prompt, a.new_tokens, temperature=0.0)
 
     def theirs():
         out["hf"] = hf.generate(prompt, attention_mask=mask, max_new_tokens=a.new_tokens,

@@ -110,7 +110,7 @@ class HwlibLM(StoryLM):
         g = torch.Generator(device=self.device).manual_seed(seed)
         # Training data is BOS-separated stories (no EOS), so a story ends where BOS comes next.
         out = self.model.generate(torch.tensor([ids], device=self.device), cfg.max_new_tokens,
-                                  cfg.temperature, cfg.top_k, cfg.top_p, eos_id=self.tok.bos_id,
+                                  cfg.temperature, cfg.top_k, top_p=cfg.top_p, eos_id=self.tok.bos_id,
                                   generator=g)[0, len(ids):].tolist()
         ends = [i for i, t in enumerate(out) if t in (self.tok.bos_id, self.tok.eos_id)]
         new = out[: ends[0]] if ends else out

@@ -10,6 +10,7 @@ llama2.c's and transformers' names). Speed: `python -m hwlib.bench generate` (or
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -122,6 +123,35 @@ def apply_rotary_emb(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
     return out.flatten(-2).type_as(x)
 
 
+def apply_rotary_emb_qk(query: torch.Tensor, key: torch.Tensor, head_dim: int, max_seq_len: int,
+                        theta: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The course's `rope.apply_rotary_emb` signature: query and key (B, T, heads, head_dim) rotated
+    at positions 0..T-1. A learner's attention forward imports it `as apply_rotary_emb`."""
+    T = query.size(1)
+    if T > max_seq_len:
+        raise ValueError(f"{T} positions > max_seq_len={max_seq_len}")
+    cos, sin = (t.to(query.device) for t in precompute_rope(head_dim, T, theta))
+    return apply_rotary_emb(query, cos, sin), apply_rotary_emb(key, cos, sin)
+
+
+def _takes_self(fn) -> bool:
+    """fn(self, ...) as a method of the kit's Attention, or a plain function of the tensors only."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
+    return len(required) >= 4 or bool(params and params[0].name == "self")
+
+
+def _unbind(fn):
+    # A learner's bound method of some Attention (`attn.forward`) must run on each layer's own self.
+    if inspect.ismethod(fn) and isinstance(fn.__self__, nn.Module):
+        return fn.__func__
+    return fn
+
+
 def compute_query_key_value_scores(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                                    dropout_p: float = 0.0, training: bool = False) -> torch.Tensor:
     """Causal softmax(q k^T / sqrt(head_dim)) v on (B, heads, T, head_dim) tensors, step by step.
@@ -164,20 +194,63 @@ class Linear(nn.Linear):
 
 
 class Attention(nn.Module):
-    def __init__(self, config: LlamaConfig):
+    """Grouped-query attention with the course's attribute names (`n_local_heads`, `n_rep`, ...).
+
+    A learner's code plugs in (from `Llama(config, attention_fn=..., attention_forward=...)`):
+    `scores_fn` replaces `compute_query_key_value_scores` (keys and values repeated to every head
+    first, like the course), `forward_fn(self, x)` the whole forward pass (no KV cache).
+    """
+
+    def __init__(self, config: LlamaConfig, scores_fn=None, forward_fn=None):
         super().__init__()
         c = config
         self.n_heads, self.n_kv_heads, self.head_dim = c.n_heads, c.n_kv_heads, c.head_dim
+        # The course's names for the same sizes, so a learner's method pastes in unchanged.
+        self.n_local_heads, self.n_local_kv_heads = c.n_heads, c.n_kv_heads
+        self.n_rep = c.n_heads // c.n_kv_heads
+        self.max_seq_len, self.rope_theta = c.max_seq_len, c.rope_theta
         self.compute_query = Linear(c.dim, c.n_heads * c.head_dim)
         self.compute_key = Linear(c.dim, c.n_kv_heads * c.head_dim)
         self.compute_value = Linear(c.dim, c.n_kv_heads * c.head_dim)
         self.compute_output = Linear(c.n_heads * c.head_dim, c.dim)
+        self.attn_dropout = nn.Dropout(c.dropout)
         self.resid_dropout = nn.Dropout(c.dropout)
         self.dropout, self.implementation = c.dropout, c.attention
+        # Plain functions (bound per call), so the module still deep-copies and pickles.
+        self.scores_fn = _unbind(scores_fn)
+        self.forward_fn = _unbind(forward_fn)
 
     def compute_query_key_value_scores(self, query, key, value) -> torch.Tensor:
-        """The course's exercise: explicit causal attention with attention dropout."""
-        return compute_query_key_value_scores(query, key, value, self.dropout, self.training)
+        """The course's exercise: causal softmax(q k^T / sqrt(head_dim)) v with attention dropout.
+
+        query (B, n_heads, Tq, head_dim); key and value (B, n_heads, Tk, head_dim), already repeated
+        to every head. With a KV cache Tk > Tq: query i sits at position i + Tk - Tq.
+        """
+        Tq, Tk = query.size(2), key.size(2)
+        scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))  # (B, n_heads, Tq, Tk)
+        future = torch.ones(Tq, Tk, dtype=torch.bool, device=query.device).triu(Tk - Tq + 1)
+        probs = F.softmax(scores.float().masked_fill(future, float("-inf")), dim=-1)
+        return self.attn_dropout(probs.type_as(query)) @ value  # (B, n_heads, Tq, head_dim)
+
+    def rope(self, query: torch.Tensor, key: torch.Tensor):
+        """RoPE on query and key (B, T, heads, head_dim) at positions 0..T-1, this model's theta."""
+        return apply_rotary_emb_qk(query, key, self.head_dim, self.max_seq_len, self.rope_theta)
+
+    def repeat_kv(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n_kv_heads, T, head_dim) -> (B, n_heads, T, head_dim): kv head j serves query heads
+        j * n_rep ... j * n_rep + n_rep - 1, as in the course and Meta's code."""
+        return x if self.n_rep == 1 else x.repeat_interleave(self.n_rep, dim=1)
+
+    def scores(self, query, key, value) -> torch.Tensor:
+        """The scores method in use: the learner's, the explicit reference, or fused SDPA."""
+        if self.scores_fn is not None:
+            key, value = self.repeat_kv(key), self.repeat_kv(value)
+            if _takes_self(self.scores_fn):
+                return self.scores_fn(self, query, key, value)
+            return self.scores_fn(query, key, value)
+        if self.implementation == "sdpa":
+            return self.sdpa(query, key, value)
+        return self.compute_query_key_value_scores(query, self.repeat_kv(key), self.repeat_kv(value))
 
     def sdpa(self, query, key, value) -> torch.Tensor:  # the same, through PyTorch's fused kernel
         Tq, Tk = query.size(2), key.size(2)
@@ -194,6 +267,10 @@ class Attention(nn.Module):
             query, key, value, attn_mask=mask, dropout_p=p, is_causal=Tq == Tk > 1, **gqa)
 
     def forward(self, x, cos, sin, cache=None, start_pos: int = 0) -> torch.Tensor:
+        if self.forward_fn is not None:  # the learner's whole forward pass: positions 0..T-1 only
+            if cache is not None or start_pos:
+                raise ValueError("a learner's attention forward has no KV cache: use_cache=False")
+            return self.forward_fn(self, x)
         B, T, _ = x.shape
         q = self.compute_query(x).view(B, T, self.n_heads, self.head_dim)
         k = self.compute_key(x).view(B, T, self.n_kv_heads, self.head_dim)
@@ -205,10 +282,7 @@ class Attention(nn.Module):
             end = start_pos + T
             cache_k[:, :, start_pos:end], cache_v[:, :, start_pos:end] = k, v
             k, v = cache_k[:, :, :end], cache_v[:, :, :end]  # (B, n_kv_heads, end, head_dim)
-        if self.implementation == "sdpa":
-            out = self.sdpa(q, k, v)
-        else:
-            out = self.compute_query_key_value_scores(q, k, v)
+        out = self.scores(q, k, v)
         out = out.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, dim)
         return self.resid_dropout(self.compute_output(out))
 
@@ -230,9 +304,9 @@ class FeedForward(nn.Module):
 class LlamaLayer(nn.Module):
     """Pre-norm block: h = x + attention(norm(x)), then h + feed_forward(norm(h))."""
 
-    def __init__(self, config: LlamaConfig):
+    def __init__(self, config: LlamaConfig, attention_fn=None, attention_forward=None):
         super().__init__()
-        self.attention = Attention(config)
+        self.attention = Attention(config, attention_fn, attention_forward)
         self.feed_forward = FeedForward(config.dim, config.ffn_dim, config.dropout)
         self.attention_norm = RMSNorm(config.dim, config.layer_norm_eps)
         self.ffn_norm = RMSNorm(config.dim, config.layer_norm_eps)
@@ -243,12 +317,21 @@ class LlamaLayer(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, config: LlamaConfig):
+    """The model; a learner's code runs in every layer when given (the course's exercise shapes):
+
+    attention_fn: `compute_query_key_value_scores(self, query, key, value)` (the course's method,
+    `self` is the layer's Attention) or a plain `fn(query, key, value)`; keys and values arrive
+    repeated to every head. attention_forward: `forward(self, x)` of Attention (see
+    hwlib.checks.check_attention_forward for what it may use); generation then runs without cache.
+    """
+
+    def __init__(self, config: LlamaConfig, attention_fn=None, attention_forward=None):
         super().__init__()
-        self.config = config
+        self.config = self.params = config  # `params` is the course's name
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
         self.dropout = nn.Dropout(config.dropout)
-        self.layers = nn.ModuleList(LlamaLayer(config) for _ in range(config.n_layers))
+        self.layers = nn.ModuleList(LlamaLayer(config, attention_fn, attention_forward)
+                                    for _ in range(config.n_layers))
         self.norm = RMSNorm(config.dim, config.layer_norm_eps)
         self.output = Linear(config.dim, config.vocab_size)
         self.tok_embeddings.weight = self.output.weight  # tied input/output embeddings
@@ -300,17 +383,23 @@ class Llama(nn.Module):
         return 6 * self.num_params() + 12 * c.n_layers * c.n_heads * c.head_dim * seq_len
 
     @torch.inference_mode()
-    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 0.0,
-                 top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
-                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+    def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, *, top_p: float | None = None,
+                 eos_id: int | None = None, generator: torch.Generator | None = None,
+                 sample_fn=None, use_cache: bool = True) -> torch.Tensor:
         """Extend idx (B, T) by up to max_new_tokens; returns (B, T + n) token ids.
 
-        temperature 0 is greedy, else sample softmax(logits / temperature) within top_k and/or
-        the top_p nucleus. A row that emits eos_id keeps emitting it; all rows done stops early.
+        The course's signature and default (temperature 1.0); temperature 0 is greedy, else sample
+        softmax(logits / temperature) within top_k and/or the top_p nucleus. sample_fn is a
+        learner's `sample_next(logits, temperature, top_k=None, generator=None) -> (B, 1)` used
+        instead. A row that emits eos_id keeps emitting it; all rows done stops early.
         The cache gives what recomputing the last max_seq_len tokens each step gives
         (`use_cache=False`); past max_seq_len that runs, as RoPE positions cannot slide.
         """
-        c, L = self.config, self.config.max_seq_len
+        if sample_fn is not None and top_p is not None:
+            raise ValueError("sample_fn takes (logits, temperature, top_k, generator): no top_p")
+        c, L = self.params, self.params.max_seq_len
+        use_cache = use_cache and all(layer.attention.forward_fn is None for layer in self.layers)
         caches, pos, w = None, 0, self.output.weight
         if use_cache:  # allocated once per call; each step writes one position
             shape = (idx.size(0), c.n_kv_heads, L, c.head_dim)
@@ -322,7 +411,12 @@ class Llama(nn.Module):
                 pos = idx.size(1)
             else:
                 h = self.hidden(idx[:, -L:])
-            nxt = sample_next(self.output(h[:, -1]), temperature, top_k, top_p, generator)
+            logits = self.output(h[:, -1])  # (B, vocab_size)
+            if sample_fn is not None:
+                nxt = sample_fn(logits, temperature, top_k=top_k, generator=generator)
+                nxt = torch.as_tensor(nxt, device=idx.device).reshape(idx.size(0))
+            else:
+                nxt = sample_next(logits, temperature, top_k, top_p, generator)
             if eos_id is not None:
                 nxt = torch.where(done, eos_id, nxt)
                 done |= nxt == eos_id

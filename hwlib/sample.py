@@ -48,8 +48,13 @@ def sample(
     top_p: float | None = None,
     max_new_tokens: int = 64,
     seed: int = 0,
+    sample_fn=None,
 ) -> str:
-    """The prompt and its continuation; a private generator makes it a pure function of its args."""
+    """The prompt and its continuation; a private generator makes it a pure function of its args.
+
+    sample_fn: a learner's `sample_next(logits, temperature, top_k=None, generator=None)`, used
+    instead of the kit's (see `Llama.generate`).
+    """
     idx = _prompt_ids(model, tokenizer, prompt)
     # Seeding a private generator leaves the global RNG (and so any training run) untouched.
     generator = torch.Generator(device=idx.device).manual_seed(seed)
@@ -58,7 +63,7 @@ def sample(
     try:
         out = model.generate(
             idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-            eos_id=tokenizer.eos_id, generator=generator,
+            eos_id=tokenizer.eos_id, generator=generator, sample_fn=sample_fn,
         )
     finally:
         model.train(was_training)

@@ -161,6 +161,9 @@ def test_explicit_attention_matches_loops_with_gqa_and_cache(Tq, Tk):
     assert torch.allclose(compute_query_key_value_scores(q, k, v), expected, atol=1e-5)
     attn = tiny().layers[0].attention
     assert torch.allclose(attn.sdpa(q, k, v), expected, atol=1e-5)
+    # The course's method takes keys and values already repeated to every head.
+    kr, vr = attn.repeat_kv(k), attn.repeat_kv(v)
+    assert torch.allclose(attn.compute_query_key_value_scores(q, kr, vr), expected, atol=1e-5)
 
 
 def test_explicit_model_equals_sdpa_model():
@@ -178,6 +181,76 @@ def test_attention_dropout_only_in_training():
     assert not torch.equal(model(x)[0], model(x)[0])
 
 
+# ---- the learner's code runs in the model (issue 15) ----
+
+
+def course_scores(self, query, key, value):  # the course's method form, written differently
+    scores = torch.einsum("bhqd,bhkd->bhqk", query, key) * self.head_dim**-0.5
+    T = query.size(2)
+    scores = scores + torch.full((T, T), -1e9).triu(1)
+    return self.attn_dropout(scores.softmax(-1)) @ value
+
+
+def test_attention_fn_method_and_plain_forms_run_in_every_layer():
+    x, calls = tokens(T=20), []
+
+    def plain(q, k, v):  # a plain fn(query, key, value): keys arrive repeated to every head
+        calls.append((q.shape, k.shape))
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    ref = tiny()(x)[0]
+    for fn in (course_scores, plain):
+        torch.manual_seed(0)
+        model = Llama(LlamaConfig.preset("tiny", vocab_size=V), attention_fn=fn).eval()
+        assert (model(x)[0] - ref).abs().max() < 1e-5
+    assert len(calls) == 2 and calls[0][0] == calls[0][1] == (2, 4, 20, 16)  # 2 kv heads -> 4
+    # The learner's code really runs: a wrong one (no causal mask) changes logits and loss.
+    torch.manual_seed(0)
+    wrong = Llama(LlamaConfig.preset("tiny", vocab_size=V),
+                  attention_fn=lambda q, k, v: F.softmax(q @ k.transpose(-2, -1), -1) @ v).eval()
+    assert (wrong(x)[0] - ref).abs().max() > 1e-3
+    assert wrong(x, x)[1] != tiny()(x, x)[1]
+
+
+def test_attention_fn_uses_attn_dropout_in_training_only():
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset("tiny", vocab_size=V, dropout=0.5), attention_fn=course_scores)
+    x = tokens()
+    model.eval()
+    assert torch.equal(model(x)[0], model(x)[0])
+    model.train()
+    assert not torch.equal(model(x)[0], model(x)[0])
+    assert isinstance(model.layers[0].attention.attn_dropout, torch.nn.Dropout)
+
+
+def test_course_names_params_and_generate_defaults():
+    model = tiny()
+    attn = model.layers[0].attention
+    assert model.params is model.config and model.params.max_seq_len == 256
+    assert (attn.n_local_heads, attn.n_local_kv_heads, attn.n_rep, attn.head_dim) == (4, 2, 2, 16)
+    x = tokens(B=2, T=5)
+    # The course's default temperature is 1.0: generate samples unless told 0.0.
+    a = model.generate(x, 10, generator=torch.Generator().manual_seed(1))
+    b = model.generate(x, 10, 1.0, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a, b) and not torch.equal(a, model.generate(x, 10, 0.0))
+    with pytest.raises(TypeError):
+        model.generate(x, 10, 1.0, None, 0.9)  # top_p and the rest are keyword-only
+
+
+def test_generate_uses_the_learners_sample_fn():
+    model, x, seen = tiny(), tokens(B=2, T=5), []
+
+    def sample_next(logits, temperature, top_k=None, generator=None):  # learner's (B, 1)
+        seen.append((logits.shape, temperature, top_k))
+        return logits.argmax(-1, keepdim=True)
+
+    out = model.generate(x, 6, 0.7, 5, sample_fn=sample_next)
+    assert torch.equal(out, model.generate(x, 6, 0.0))
+    assert seen == [((2, V), 0.7, 5)] * 6
+    with pytest.raises(ValueError, match="top_p"):
+        model.generate(x, 6, sample_fn=sample_next, top_p=0.9)
+
+
 def test_linear_decode_path_matches_plain_matmul():
     torch.manual_seed(0)
     layer = Linear(48, 40)
@@ -192,7 +265,7 @@ def test_linear_decode_path_matches_plain_matmul():
 def test_kv_cache_equals_recompute_greedy_and_sampled():
     model = tiny()
     x = tokens(B=3, T=7)
-    assert torch.equal(model.generate(x, 20), model.generate(x, 20, use_cache=False))
+    assert torch.equal(model.generate(x, 20, 0.0), model.generate(x, 20, 0.0, use_cache=False))
     kw = dict(temperature=0.9, top_k=20, top_p=0.95)
     a = model.generate(x, 20, generator=torch.Generator().manual_seed(3), **kw)
     b = model.generate(x, 20, generator=torch.Generator().manual_seed(3), use_cache=False, **kw)
@@ -202,11 +275,11 @@ def test_kv_cache_equals_recompute_greedy_and_sampled():
 def test_generation_past_max_seq_len_and_long_prompts():
     model = tiny(max_seq_len=16)
     x = tokens(B=2, T=10)
-    out = model.generate(x, 15)  # the window fills after 6 new tokens
-    assert torch.equal(out, model.generate(x, 15, use_cache=False))
+    out = model.generate(x, 15, 0.0)  # the window fills after 6 new tokens
+    assert torch.equal(out, model.generate(x, 15, 0.0, use_cache=False))
     assert torch.equal(out[:, :10], x) and out.shape == (2, 25)
     long = tokens(B=1, T=40)
-    out = model.generate(long, 3)
+    out = model.generate(long, 3, 0.0)
     assert torch.equal(out[:, :40], long)
     assert out[0, 40] == model(long[:, -16:])[0][0, -1].argmax()
 
@@ -214,7 +287,7 @@ def test_generation_past_max_seq_len_and_long_prompts():
 def test_greedy_is_argmax_and_top_k_1_is_greedy():
     model = tiny()
     x = tokens(B=2, T=5)
-    out = model.generate(x, 6)
+    out = model.generate(x, 6, 0.0)
     seq = x
     for _ in range(6):  # recompute the argmax by hand
         seq = torch.cat((seq, model(seq)[0][:, -1].argmax(-1, keepdim=True)), dim=1)
@@ -272,8 +345,8 @@ def test_rows_stop_at_eos():
         assert torch.equal(out[r, :stop], free[r, :stop])  # the same until its own eos
         assert (out[r, stop:] == eos).all()  # then only eos
     assert out.size(1) == (16 if first[1] is None else max(first.values()) + 1)
-    greedy = int(model.generate(x[:1], 1)[0, -1])
-    assert model.generate(x[:1], 12, eos_id=greedy).size(1) == 5  # all rows done: stop early
+    greedy = int(model.generate(x[:1], 1, 0.0)[0, -1])
+    assert model.generate(x[:1], 12, 0.0, eos_id=greedy).size(1) == 5  # all rows done: stop early
 
 
 def test_filter_logits_rows_are_independent_and_keep_the_top_token():

@@ -47,7 +47,7 @@ def test_distribution_at_temperature_0_is_the_greedy_token(model, tok):
     dist = next_token_distribution(model, tok, PROMPT, temperature=0.0, k=3)
     assert dist[0][1] == 1.0 and [p for _, p in dist[1:]] == [0.0, 0.0]
     ids = tok.encode(PROMPT)
-    greedy = model.generate(torch.tensor([ids]), 1)[0, -1].item()
+    greedy = model.generate(torch.tensor([ids]), 1, 0.0)[0, -1].item()
     assert tok.decode(ids[1:] + [greedy]) == tok.decode(ids[1:]) + dist[0][0].replace("▁", " ")
 
 
