@@ -32,11 +32,24 @@ def _few(keys: list) -> str:
     return f"{keys[:6]}" + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
 
 
-def _load_weights(model: Llama, state: dict, source) -> Llama:
-    """Strip torch.compile/DDP prefixes, map llama2.c names, drop RoPE tables, load strictly."""
+# Wrappers whose prefixes name the same weights: torch.compile, DDP, and the course's
+# LlamaPretrainingModel (`self.llama`), stripped here and nowhere else.
+_PREFIXES = ("_orig_mod.", "module.", "llama.")
+# What a model_args dict must give; everything else has the kit's (and the course's) default.
+REQUIRED_ARGS = ("vocab_size", "dim", "n_layers", "n_heads")
+# Far beyond anything this kit trains or loads (Llama-2 70B: dim 8192, 80 layers): a file claiming
+# more is refused before anything is allocated.
+MAX_ARGS = {"vocab_size": 1 << 20, "dim": 1 << 15, "n_layers": 256, "n_heads": 1 << 10,
+            "n_kv_heads": 1 << 10, "hidden_dim": 1 << 17, "multiple_of": 1 << 12,
+            "max_seq_len": 1 << 20}
+
+
+def _rename(state: dict) -> dict:
+    """Strip wrapper prefixes, map llama2.c names, drop RoPE tables, fill the tied matrix."""
     renamed = {}
     for name, tensor in state.items():
-        while name.startswith(("_orig_mod.", "module.")):
+        name = str(name)
+        while name.startswith(_PREFIXES):
             name = name.split(".", 1)[1]
         for old, new in _LLAMA2C.items():
             name = name.replace(old, new)
@@ -45,17 +58,53 @@ def _load_weights(model: Llama, state: dict, source) -> Llama:
     for a, b in (_TIED, _TIED[::-1]):  # one tensor, two names: either one is complete
         if a in renamed and b not in renamed:
             renamed[b] = renamed[a]
-    expected = set(model.state_dict())
-    missing, unexpected = sorted(expected - set(renamed)), sorted(set(renamed) - expected)
+    return renamed
+
+
+def _check_weights(expected: dict, state: dict, source) -> None:
+    """Names and shapes of state against expected {name: shape}; one line naming the first few."""
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:  # never a silent strict=False
         raise CheckpointError(f"{source}: weights do not match the config: missing keys "
                               f"{_few(missing)}, unexpected keys {_few(unexpected)}")
-    try:
-        model.load_state_dict(renamed, strict=True)
-    except RuntimeError as e:  # right names, wrong shapes
-        detail = " ".join(str(e).split("\n")[1:3]).strip()
-        raise CheckpointError(f"{source}: weights do not match the config: {detail}") from None
+    for name, shape in expected.items():
+        got = getattr(state[name], "shape", None)
+        if got != shape:
+            got = "no tensor" if got is None else tuple(got)
+            raise CheckpointError(f"{source}: weights do not match the config: size mismatch for "
+                                  f"{name}: the file has {got}, the config needs {tuple(shape)}")
+
+
+def _load_weights(model: Llama, state: dict, source) -> Llama:
+    """Rename state (see `_rename`), check it against the model, load strictly."""
+    state = _rename(state)
+    _check_weights({k: v.shape for k, v in model.state_dict().items()}, state, source)
+    model.load_state_dict(state, strict=True)
     return model
+
+
+def config_from_model_args(args, source) -> LlamaConfig:
+    """The kit's LlamaConfig from a course / llama2.c / hwlib `model_args` mapping.
+
+    The course's dict carries dozens of other settings (dropout probabilities, output flags...):
+    keys the kit does not use are ignored; missing, non-integer or absurd sizes are refused.
+    """
+    if not isinstance(args, dict):
+        raise CheckpointError(f"{source}: model_args is a {type(args).__name__}, not a dict")
+    if missing := [k for k in REQUIRED_ARGS if args.get(k) is None]:
+        raise CheckpointError(f"{source}: model_args lacks {missing}")
+    for k, limit in MAX_ARGS.items():
+        v = args.get(k)
+        if v is None and k not in REQUIRED_ARGS:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= limit:
+            raise CheckpointError(f"{source}: model_args {k}={v!r} is not a size in 1..{limit}")
+    fields = {f.name for f in dataclasses.fields(LlamaConfig)}
+    known = {k: v for k, v in args.items() if k in fields or k == "norm_eps"}
+    try:  # inconsistent sizes (heads that do not divide dim...) end here
+        return LlamaConfig.from_dict(known)
+    except (ValueError, TypeError, ArithmeticError) as e:
+        raise CheckpointError(f"{source}: cannot build a model from model_args: {e}") from None
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> None:
@@ -67,19 +116,29 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **extra) -> None:
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Llama:
-    """A Llama (eval mode) from a course, hwlib or llama2.c .pt checkpoint; weights_only."""
+    """A Llama (eval mode) from a course, hwlib or llama2.c .pt checkpoint; weights_only.
+
+    Names and shapes are checked against model_args on the meta device (no memory) before the
+    model is built, so a small file claiming a huge model is refused at once.
+    """
     ckpt = safe_torch_load(path, map_location=device)
     if not isinstance(ckpt, dict) or not {"model", "model_args"} <= set(ckpt):
         found = _few(sorted(map(str, ckpt))) if isinstance(ckpt, dict) else type(ckpt).__name__
         raise CheckpointError(f"{path}: not a model checkpoint (no 'model'/'model_args'): {found}")
-    try:  # hostile model_args (no dict, 0 heads, sizes that are text or negative) end here
-        with torch.device(device):
-            model = Llama(LlamaConfig.from_dict(dict(ckpt["model_args"])))
-    except (ValueError, TypeError, ArithmeticError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: cannot build a model from model_args: {e}") from None
+    config = config_from_model_args(ckpt["model_args"], path)
     if not isinstance(ckpt["model"], dict):
         raise CheckpointError(f"{path}: 'model' is a {type(ckpt['model']).__name__}, not weights")
-    return _load_weights(model, ckpt["model"], path).eval()
+    state = _rename(ckpt["model"])
+    try:  # other model_args values of the wrong type (dropout as text...) end here
+        with torch.device("meta"):
+            expected = {k: v.shape for k, v in Llama(config).state_dict().items()}
+    except (ValueError, TypeError, ArithmeticError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: cannot build a model from model_args: {e}") from None
+    _check_weights(expected, state, path)
+    with torch.device(device):
+        model = Llama(config)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
 
 
 def _permute_rotary(w: torch.Tensor, n_heads: int, to_hf: bool) -> torch.Tensor:

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hwlib.checks_model import check_attention_forward  # noqa: F401
 from hwlib.checks_train import check_sample_next, check_train_step  # noqa: F401
 from hwlib.checks_web import (  # noqa: F401  (re-exported: one import for every checker)
     ExerciseNotDone,
@@ -35,9 +36,10 @@ from hwlib.checks_web import (  # noqa: F401  (re-exported: one import for every
 )
 
 __all__ = [
-    "ExerciseNotDone", "check_attention", "check_clean_text", "check_deduplicate_texts",
-    "check_heuristic_quality_filter", "check_html_to_text", "check_is_english_text",
-    "check_replace_pii", "check_sample_next", "check_scheduler", "check_train_step",
+    "ExerciseNotDone", "check_attention", "check_attention_forward", "check_clean_text",
+    "check_deduplicate_texts", "check_heuristic_quality_filter", "check_html_to_text",
+    "check_is_english_text", "check_replace_pii", "check_sample_next", "check_scheduler",
+    "check_train_step",
 ]
 
 ATOL, RTOL = 1e-5, 1e-4

@@ -148,15 +148,51 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         torch.save(obj, f)
 
 
+def _course_pickle_globals() -> list:
+    """The non-tensor types the course's save_model pickles (issue 13), allowlisted by name.
+
+    argparse.Namespace and types.SimpleNamespace hold only already-unpickled values; the numpy
+    entries rebuild arrays and scalars (RNG state, np.float64 metrics) and call nothing else.
+    numpy 2 pickles `numpy._core...`, numpy 1 `numpy.core...`: both names are accepted.
+    """
+    import argparse
+    import types
+
+    core = getattr(np, "_core", None) or np.core
+    allowed: list = [argparse.Namespace, types.SimpleNamespace, np.ndarray, np.dtype]
+    # numpy >= 1.25 pickles a dtype by its class (numpy.dtypes.UInt32DType): numbers and bools only
+    for dtype_class in vars(getattr(np, "dtypes", types.SimpleNamespace())).values():
+        if isinstance(dtype_class, type) and issubclass(getattr(dtype_class, "type", type),
+                                                        (np.number, np.bool_)):
+            allowed.append(dtype_class)
+    for module in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        allowed += [(core.multiarray._reconstruct, f"{module}._reconstruct"),
+                    (core.multiarray.scalar, f"{module}.scalar")]
+    return allowed
+
+
 def safe_torch_load(path: str | os.PathLike, map_location="cpu"):
-    """torch.load with weights_only=True; any failure becomes a one-line CheckpointError."""
+    """torch.load with weights_only=True; any failure becomes a one-line CheckpointError.
+
+    Besides tensors and plain containers, exactly the course's namespace and numpy types load
+    (torch's safe-globals allowlist, torch >= 2.5); anything else that could run code is refused.
+    """
     import torch
 
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    # torch.save writes a zip archive (PK..) or, in the legacy format, a pickle (0x80 ...).
+    if head[:1] not in (b"P", b"\x80"):
+        what = "an empty file" if not head else f"it starts with {head!r}"
+        raise CheckpointError(f"{path}: not a checkpoint ({what}; a torch .pt file is a zip "
+                              "archive or a pickle)")
+    allow = getattr(torch.serialization, "safe_globals", None)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with allow(_course_pickle_globals()) if allow else contextlib.nullcontext():
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # pickle errors, truncated zip archives, refused globals
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in str(e) or "Unsupported global" in str(e):

@@ -113,3 +113,57 @@ def test_transformers_parity_and_back(tmp_path):
     for back in (from_hf(tmp_path), from_hf(hf)):
         assert torch.equal(back(x)[0], ours)
         assert back.config.hidden_dim == model.config.ffn_dim
+
+
+# ---- hostile sizes and files that are not checkpoints (issue 12, items 8 and 16) ----
+
+
+def test_absurd_sizes_are_refused_before_allocating(tmp_path):
+    """A 1.5 KB file claiming a 2,000,000-token vocabulary: refused by shape, in well under 1 s."""
+    import time
+
+    c = LlamaConfig(vocab_size=8, dim=8, n_layers=1, n_heads=2, hidden_dim=8, max_seq_len=8)
+    small = {k: v.clone() for k, v in Llama(c).state_dict().items()}
+    path = tmp_path / "huge.pt"
+    torch.save({"model": small, "model_args": {**c.to_dict(), "vocab_size": 2_000_000}}, path)
+    assert path.stat().st_size < 8_000
+    start = time.perf_counter()
+    with pytest.raises(CheckpointError, match=r"huge.pt: model_args vocab_size=2000000") as e:
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 0.5 and "\n" not in str(e.value)
+    # A plausible size the weights do not have is refused by shape, still before allocating.
+    torch.save({"model": small, "model_args": {**c.to_dict(), "vocab_size": 500_000}}, path)
+    start = time.perf_counter()
+    mismatch = r"huge.pt.*size mismatch for (output|tok_embeddings).weight: the file has \(8, 8\)"
+    with pytest.raises(CheckpointError, match=mismatch):
+        load_checkpoint(path)
+    assert time.perf_counter() - start < 0.5
+    for key, value in [("n_layers", 10**9), ("dim", 1 << 40), ("max_seq_len", 1 << 40)]:
+        torch.save({"model": small, "model_args": {**c.to_dict(), key: value}}, path)
+        start = time.perf_counter()
+        with pytest.raises(CheckpointError, match=f"huge.pt: model_args {key}="):
+            load_checkpoint(path)
+        assert time.perf_counter() - start < 0.5
+
+
+def test_missing_required_model_args_are_named_and_extra_ones_ignored(tmp_path):
+    model = tiny()
+    args = {**model.config.to_dict(), "hidden_dropout_prob": 0.1, "return_dict": True}
+    torch.save({"model": model.state_dict(), "model_args": args}, tmp_path / "extra.pt")
+    x = tokens()
+    assert torch.equal(load_checkpoint(tmp_path / "extra.pt")(x)[0], model(x)[0])
+    del args["dim"], args["n_layers"]
+    torch.save({"model": model.state_dict(), "model_args": args}, tmp_path / "lacks.pt")
+    with pytest.raises(CheckpointError, match=r"lacks.pt: model_args lacks \['dim', 'n_layers'\]"):
+        load_checkpoint(tmp_path / "lacks.pt")
+
+
+@pytest.mark.parametrize("content", [b"Once upon a time there was a cat.\n", b"", b"{}"])
+def test_a_text_file_is_not_a_checkpoint(tmp_path, content):
+    path = tmp_path / "story.txt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    msg = str(e.value)
+    assert msg.startswith(f"{path}: not a checkpoint") and "run code" not in msg
+    assert "\n" not in msg
