@@ -20,9 +20,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
+import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -118,3 +122,28 @@ def config_to_flags(cfg) -> list[str]:
         else:  # --x=value: a value that starts with '-' is not read as a flag
             flags.append(f"--{name}={value}")
     return flags
+
+
+def load_names(path: str | Path, names: Sequence[str]) -> dict[str, Any]:
+    """The objects a learner's .py file defines under `names` (absent ones left out): `--impl`.
+
+    The file runs as a module named after it (registered, so process pools find its functions)
+    with its own folder on sys.path, as the course's scripts import their neighbours.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: --impl file not found")
+    path = path.resolve()
+    name = "hwlib_impl_" + re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    except Exception as e:  # the learner's code: any error is theirs, said in one line
+        sys.modules.pop(name, None)
+        raise ValueError(f"{path}: cannot import it: {type(e).__name__}: {str(e)[:160]}") from None
+    finally:
+        sys.path.remove(str(path.parent))
+    return {n: getattr(module, n) for n in names if callable(getattr(module, n, None))}

@@ -115,14 +115,19 @@ def _piece(tokenizer: Tokenizer, token_id: int) -> str:
 
 
 def write_samples(checkpoint: str | os.PathLike, tokenizer: str | os.PathLike | None,
-                  gen: GenerateConfig, seed: int, device: torch.device | str = "cpu"
-                  ) -> list[Path]:
+                  gen: GenerateConfig, seed: int, device: torch.device | str = "cpu",
+                  sample_fn=None, attention_fn=None) -> list[Path]:
     """The course's two texts of gen.prompt: greedy, and temperature 0.5 with top-k/top-p.
 
-    The tokenizer defaults to the one the checkpoint recorded (`checkpoint_tokenizer`).
+    The tokenizer defaults to the one the checkpoint recorded (`checkpoint_tokenizer`). A
+    learner's sample_fn (`sample_next`) and attention_fn run in place of the kit's.
     """
     tok = checkpoint_tokenizer(checkpoint, tokenizer)
     model = load_checkpoint(checkpoint, device=device)
+    if attention_fn is not None:  # the same weights in a model that calls the learner's code
+        weights = model.state_dict()
+        model = Llama(model.config, attention_fn=attention_fn).to(device).eval()
+        model.load_state_dict(weights)
     check_vocab(model, tok, checkpoint)
     print(f"loaded {checkpoint}")
     outs = []
@@ -131,7 +136,7 @@ def write_samples(checkpoint: str | os.PathLike, tokenizer: str | os.PathLike | 
         (0.5, gen.generated_sentence_high_temp_out, gen.top_k, gen.top_p),
     ):
         text = sample(model, tok, gen.prompt, temperature, top_k, top_p, gen.max_new_tokens,
-                      seed=seed)
+                      seed=seed, sample_fn=sample_fn)
         Path(out).write_text(text + "\n")
         print(f"temperature {temperature}: {text}\nwrote {out}")
         outs.append(Path(out))

@@ -24,23 +24,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from hwlib.checkpoint import load_checkpoint, load_resume, save_checkpoint, save_resume
 from hwlib.checkpoint import Progress, set_rng_state
-from hwlib.cli import config_parser, flag, from_namespace
-from hwlib.data import TokenBlocks, load_split, micro_batches, prefetch
+from hwlib.cli import config_parser, flag, from_namespace, load_names
+from hwlib.data import load_split, micro_batches, prefetch
 from hwlib.metrics import MetricSinks, metric_line, peak_flops
 from hwlib.model import Llama, LlamaConfig
 from hwlib.distributed import Dist, init_distributed, train_dtype
 from hwlib.sample import GenerateConfig, write_samples
-from hwlib.schedule import WarmupCosineScheduler, WarmupLearningRateScheduler
-from hwlib.schedule import warmup_steps_from_ratio
+from hwlib.step import evaluate_loss, make_optimizer, update, warmup_of  # noqa: F401 (bench)
+from hwlib.step import train_step as kit_train_step
+from hwlib.step import watch_divergence
 from hwlib.tokenizer import Tokenizer, check_vocab, load_tokenizer
-from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, autocast_context, pick_device
+from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, pick_device
 from hwlib.utils import require_file, set_seed
 
 DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
@@ -78,6 +78,12 @@ class TrainConfig:
     pretrained_model_path: str | None = flag(
         None, "pretrain: start from it if the file exists; generate: the model (default: this "
         "run's final)", name="pretrained-model-path")  # the course spells this one with hyphens
+    max_sentence_len: int | None = flag(None, "the tokenizer's max length in tokens: longer "
+                                        "prompts are truncated (None: no limit)")
+    # The course's pretraining wrapper never applies it (its model's own dropout is 0.0): kept
+    # so the course's command lines run; the model's dropout is --dropout.
+    hidden_dropout_prob: float = flag(0.3, "the course's classifier-head dropout; pretraining "
+                                      "ignores it, as the course's does (see --dropout)")
     # --- hwlib's additions ---
     model_config: str = flag("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
     dropout: float = flag(0.0, "dropout of a fresh model (the course's hidden_dropout_prob: 0)")
@@ -98,6 +104,10 @@ class TrainConfig:
     eval_batches: int = flag(0, "cap on micro-batches per val/test evaluation (0: all)")
     num_workers: int | None = flag(None, "tokenizer processes (default: all cores)")
     prefetch: int = flag(2, "updates of batches a background thread reads ahead (0: inline)")
+    diverge_window: int = flag(100, "stop when the loss stays at or above ln(vocab size), a "
+                               "uniform guess, for this many updates after warmup (0: never)")
+    impl: str | None = flag(None, "a learner's .py file: its WarmupLearningRateScheduler, "
+                            "train_step, compute_query_key_value_scores and sample_next are used")
 
 
 class StopTraining(Exception):
@@ -105,10 +115,11 @@ class StopTraining(Exception):
 
 
 # A resumed run must share these with the run that wrote the resume file, else it could not
-# reproduce the uninterrupted run.
-_RESUME_KEYS = ("data_path", "block_size", "batch_size", "epochs", "lr", "warmup_steps",
-                "warmup_ratio", "seed", "model_config", "dropout", "max_steps", "schedule",
-                "min_lr_ratio", "weight_decay", "grad_clip")
+# reproduce the uninterrupted run. --epochs and --max_steps may grow where the schedule allows it
+# (_resume_length).
+_RESUME_KEYS = ("data_path", "block_size", "batch_size", "lr", "warmup_steps", "warmup_ratio",
+                "seed", "model_config", "dropout", "schedule", "min_lr_ratio", "weight_decay",
+                "grad_clip")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,6 +143,8 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
 def _check_config(cfg: TrainConfig, world: int) -> int:
     """Refuse flags that cannot work, in one line; returns the micro-batch size."""
     mb = cfg.micro_batch_size or cfg.batch_size
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f"--lr {cfg.lr}: the learning rate must be a positive number")
     if min(cfg.batch_size, mb, cfg.block_size, cfg.log_interval, cfg.save_every) <= 0:
         raise ValueError("--batch_size, --micro_batch_size, --block_size, --log_interval and "
                          "--save_every must be positive")
@@ -147,22 +160,28 @@ def _check_config(cfg: TrainConfig, world: int) -> int:
     return mb
 
 
-def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama:
-    """From the resume file, else --pretrained-model-path if it exists (course), else a preset."""
+def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None,
+                 attention_fn=None) -> Llama:
+    """From the resume file, else --pretrained-model-path if it exists (course), else a preset;
+    `attention_fn` (a learner's scores method) runs in every layer."""
     path = cfg.pretrained_model_path
     if resume is not None:
         path = run_paths(cfg)["resume_checkpoint"]
-        model = Llama(LlamaConfig.from_dict(resume["model_args"]))
+        model = Llama(LlamaConfig.from_dict(resume["model_args"]), attention_fn=attention_fn)
         try:
             model.load_state_dict(resume["model"])
         except RuntimeError as e:  # foreign weights: one line, not a page of key names
             raise CheckpointError(f"{path}: {' '.join(str(e).split())[:300]}") from None
     elif path and Path(path).exists():
         model = load_checkpoint(path).train()
+        if attention_fn is not None:  # the same weights in a model that calls the learner's code
+            weights, model = model.state_dict(), Llama(model.config, attention_fn=attention_fn)
+            model.load_state_dict(weights)
         print(f"starting from the pretrained model {path}")
     else:  # a fresh model takes the tokenizer's vocabulary and fits the block size
         mc = LlamaConfig.preset(cfg.model_config, vocab_size=tok.vocab_size, dropout=cfg.dropout)
-        model = Llama(dataclasses.replace(mc, max_seq_len=max(mc.max_seq_len, cfg.block_size)))
+        mc = dataclasses.replace(mc, max_seq_len=max(mc.max_seq_len, cfg.block_size))
+        model = Llama(mc, attention_fn=attention_fn)
     check_vocab(model, tok, path)
     if cfg.block_size > model.config.max_seq_len:
         raise ValueError(f"{path}: --block_size {cfg.block_size} exceeds the model's max_seq_len "
@@ -170,80 +189,32 @@ def _build_model(cfg: TrainConfig, tok: Tokenizer, resume: dict | None) -> Llama
     return model
 
 
-def make_optimizer(model: Llama, cfg: TrainConfig, total: int, device: torch.device):
-    """AdamW (decay on matrices only, fused on CUDA) and its warmup schedule."""
-    ps = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
-    warmup = cfg.warmup_steps or warmup_steps_from_ratio(total, cfg.warmup_ratio)
-    if cfg.schedule == "cosine":
-        return opt, WarmupCosineScheduler(opt, warmup, total, min_lr_ratio=cfg.min_lr_ratio)
-    return opt, WarmupLearningRateScheduler(opt, warmup)
+def model_file(cfg: TrainConfig, epochs_done: int, step: int | None = None) -> Path:
+    """The model file named after what it holds: the course's `<run>-pretrain-<epochs>-<lr>.pt`
+    with the epochs completed, plus `-step<N>` when the run ended inside an epoch."""
+    tail = f"-step{step}" if step is not None else ""
+    return Path(cfg.out_dir) / cfg.run_name / f"{cfg.run_name}-pretrain-{epochs_done}-{cfg.lr}" \
+        f"{tail}.pt"
+
+
+def latest_model_file(cfg: TrainConfig) -> Path | None:
+    """This run's model file (`model_file`'s name), None before its first epoch ends."""
+    run_dir, stem = Path(cfg.out_dir) / cfg.run_name, f"{cfg.run_name}-pretrain-*-{cfg.lr}"
+    found = [*run_dir.glob(f"{stem}.pt"), *run_dir.glob(f"{stem}-step*.pt")]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def run_paths(cfg: TrainConfig) -> dict[str, Path]:
-    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics."""
+    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics.
+
+    "checkpoint" is the model file of a run that completes all --epochs (the course's name);
+    a run that stops sooner names it after what it holds (`model_file`, the summary says which).
+    """
     run_dir = Path(cfg.out_dir) / cfg.run_name
-    return {"run_dir": run_dir,
-            "checkpoint": run_dir / f"{cfg.run_name}-pretrain-{cfg.epochs}-{cfg.lr}.pt",
+    return {"run_dir": run_dir, "checkpoint": model_file(cfg, cfg.epochs),
             "best_checkpoint": run_dir / f"{cfg.run_name}-best.pt",
             "resume_checkpoint": run_dir / f"{cfg.run_name}-resume.pt",
             "metrics": run_dir / "metrics.jsonl"}
-
-
-# ------------------------------------------------------------------------------- one update
-def update(net, micro: list, opt, sched, scaler, cfg: TrainConfig, d: Dist, step: int):
-    """One optimizer update from this process's micro-batches; returns (loss, grad norm, lr)."""
-    losses = []
-    for i, (x, y) in enumerate(micro):
-        x, y = x.to(d.device, non_blocking=True), y.to(d.device, non_blocking=True)
-        # DDP averages the gradients over processes once, after the last micro-batch.
-        last = d.world == 1 or i == len(micro) - 1
-        with contextlib.nullcontext() if last else net.no_sync():
-            with autocast_context(d.device, cfg.dtype):
-                loss = net(x, y)[1]
-            # Micro-batches hold equal token counts, so the mean of their mean losses is the big
-            # batch's mean loss, and the summed gradients are exactly the big batch's gradient.
-            scaler.scale(loss / len(micro)).backward()
-        losses.append(loss.detach().float())
-    loss = torch.stack(losses).mean()
-    if d.world > 1:
-        dist.all_reduce(loss)
-        loss /= d.world
-    scaler.unscale_(opt)
-    norm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip or math.inf)
-    loss, norm = loss.item(), norm.item()
-    # GradScaler skips steps with inf/NaN gradients by itself; anything else non-finite is fatal.
-    if not math.isfinite(loss) or not (math.isfinite(norm) or scaler.is_enabled()):
-        what = f"loss is {loss}" if not math.isfinite(loss) else f"gradient norm is {norm}"
-        raise FloatingPointError(f"training {what} at step {step}; stopped before that update "
-                                 "(checkpoints saved before it are kept)")
-    lr = opt.param_groups[0]["lr"]
-    scaler.step(opt)
-    scaler.update()
-    opt.zero_grad(set_to_none=True)
-    sched.step()  # after the update, torch's convention: update k ran with the lr of step k-1
-    return loss, norm, lr
-
-
-# --------------------------------------------------------------------------------- evaluation
-@torch.no_grad()
-def evaluate_loss(net, ds: TokenBlocks, mb: int, cfg: TrainConfig, d: Dist) -> float:
-    """Mean next-token cross-entropy (nats) over ds's blocks in order, split over processes."""
-    was_training = net.training
-    net.eval()
-    starts = list(range(0, len(ds), mb))[: cfg.eval_batches or None]
-    total = torch.zeros(2, dtype=torch.float64, device=d.device)  # (sum of losses, tokens)
-    for s in starts[d.rank :: d.world]:
-        x, y = (t.to(d.device) for t in ds.get_batch(np.arange(s, min(s + mb, len(ds)))))
-        with autocast_context(d.device, cfg.dtype):
-            loss = net(x, y)[1].double()
-        total += torch.stack([loss * y.numel(), torch.ones_like(loss) * y.numel()])
-    if d.world > 1:
-        dist.all_reduce(total)
-    net.train(was_training)
-    return (total[0] / total[1]).item()
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -271,9 +242,31 @@ class _Run:
     bar: tqdm | None = None
     clock: list = field(default_factory=list)  # [time, step] of the last metric line
     rank0: bool = True  # this process writes the files and prints
+    train_step: Callable = kit_train_step  # the kit's update step, or a learner's
+    warmup: int = 0  # updates of warmup: the divergence watch starts after them
+    stuck: int = 0  # updates in a row, after warmup, at or above the uniform-guess loss
 
 
-def _start(cfg: TrainConfig, callbacks: list, d: Dist) -> _Run:
+def _resume_length(cfg: TrainConfig, old: dict, total: int, per_epoch: int, done: int) -> str:
+    """Allow other --epochs/--max_steps on resume when the schedule allows it; what changed."""
+    old_total = min(old.get("max_steps") or math.inf, old.get("epochs", 0) * per_epoch)
+    if old_total == total:
+        return ""
+    was = f"--epochs {old.get('epochs')} --max_steps {old.get('max_steps')}"
+    why = ("cosine decays to its floor at the planned last update, so the lr of the updates "
+           "done would change" if cfg.schedule == "cosine" else
+           "--warmup_ratio would give another warmup" if warmup_of(cfg, total) !=
+           warmup_of(cfg, old_total) else
+           f"{done} updates are done already" if total < done else "")
+    if why:
+        raise ValueError(f"resume file written with {was} ({old_total} updates), now "
+                         f"{total}: {why}; rerun with the same flags, or pick another --run_name")
+    return (f" ({was} -> --epochs {cfg.epochs} --max_steps {cfg.max_steps}: {total} updates in "
+            f"all, was {old_total})")
+
+
+def _start(cfg: TrainConfig, callbacks: list, d: Dist, scheduler=None, train_step=None,
+           attention_fn=None) -> _Run:
     """Everything before the first update: data, model, optimizer, and the resume file if any."""
     mb = _check_config(cfg, d.world)
     cfg = dataclasses.replace(cfg, dtype=train_dtype(cfg.dtype, d.device))
@@ -295,18 +288,23 @@ def _start(cfg: TrainConfig, callbacks: list, d: Dist) -> _Run:
         raise ValueError(f"{cfg.data_path}: {len(data[0])} blocks of {cfg.block_size + 1} tokens "
                          f"are fewer than --batch_size {cfg.batch_size}")
     total = min(cfg.max_steps or math.inf, cfg.epochs * per_epoch)
+    if train_step is not None and cfg.dtype == "float16":
+        raise ValueError("a train_step plugged in has no GradScaler for float16: use --dtype "
+                         "bfloat16 or float32")
     set_seed(cfg.seed)
-    model = _build_model(cfg, tok, resume).to(d.device)
-    opt, sched = make_optimizer(model, cfg, total, d.device)
+    model = _build_model(cfg, tok, resume, attention_fn).to(d.device)
+    opt, sched = make_optimizer(model, cfg, total, d.device, scheduler)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.dtype == "float16")
     p = Progress()
     if resume is not None:
+        p = Progress(**{f.name: resume[f.name] for f in dataclasses.fields(Progress)})
+        changed = _resume_length(cfg, resume["train_config"], total, per_epoch, p.step)
         opt.load_state_dict(resume["optimizer"])
         sched.load_state_dict(resume["scheduler"])
         scaler.load_state_dict(resume["scaler"])
         set_rng_state(resume["rng"])
-        p = Progress(**{f.name: resume[f.name] for f in dataclasses.fields(Progress)})
-        print(f"resuming {paths['resume_checkpoint']} at step {p.step}")
+        print(f"resuming {paths['resume_checkpoint']} at step {p.step}{changed}")
+        paths["checkpoint"] = latest_model_file(cfg) or paths["checkpoint"]  # replaced later
     net = model
     if d.world > 1:
         ids = [d.device.index] if d.device.type == "cuda" else None
@@ -314,7 +312,8 @@ def _start(cfg: TrainConfig, callbacks: list, d: Dist) -> _Run:
     net = torch.compile(net) if cfg.compile else net
     return _Run(cfg, d, mb, model, net, opt, sched, scaler, data, total, paths, tok_info,
                 callbacks, p, flops=model.flops_per_token(cfg.block_size),
-                peak=peak_flops(d.device), rank0=d.rank == 0)
+                peak=peak_flops(d.device), rank0=d.rank == 0,
+                train_step=train_step or kit_train_step, warmup=warmup_of(cfg, total))
 
 
 # -------------------------------------------------------------------------------- checkpoints
@@ -326,10 +325,19 @@ def save_resume_file(run: _Run) -> None:
 
 
 def save_model_file(run: _Run, kind: str, **extra) -> None:
-    """A model file, "checkpoint" (final) or "best_checkpoint", in the course's format."""
+    """A model file, "checkpoint" (final) or "best_checkpoint", in the course's format.
+
+    The run keeps one "checkpoint", named after what it holds (`model_file`); a newer one
+    replaces the older file once it is written, as the course's loop overwrites its one file.
+    """
+    if kind == "checkpoint":
+        p, old = run.p, run.paths["checkpoint"]
+        run.paths["checkpoint"] = model_file(run.cfg, p.epoch, p.step if p.pos else None)
     if run.rank0:
         save_checkpoint(run.paths[kind], run.model, step=run.p.step,
                         train_config=asdict(run.cfg), **run.tok_info, **extra)
+        if kind == "checkpoint" and old != run.paths[kind] and old.exists():
+            old.unlink()
 
 
 # ------------------------------------------------------------------------------------ logging
@@ -398,8 +406,10 @@ def _train_epoch(run: _Run) -> bool:
     with contextlib.closing(batches):
         for micro in batches:
             loss, norm, lr = update(run.net, micro, run.opt, run.sched, run.scaler, cfg, run.d,
-                                    p.step + 1)
+                                    p.step + 1, run.train_step)
             epoch = p.advance(per_epoch)
+            run.stuck = watch_divergence(run.stuck, loss, p.step, run.warmup,
+                                         run.model.config.vocab_size, cfg)
             run.bar.update()
             stopped = _after_update(run, epoch, loss, norm, lr)
             if stopped or p.step == run.total:
@@ -407,21 +417,28 @@ def _train_epoch(run: _Run) -> bool:
     return False
 
 
-def train(cfg: TrainConfig, callbacks: Iterable[Callable[[dict], None]] = ()) -> dict:
+def train(cfg: TrainConfig, callbacks: Iterable[Callable[[dict], None]] = (), *,
+          scheduler=None, train_step: Callable | None = None, attention_fn=None) -> dict:
     """Pretrain as `cfg` says; return a summary. Each callback gets every logged metrics dict.
 
     A callback may raise StopTraining to end after that update (checkpoints written first).
+    A learner's code runs in place of the kit's: `scheduler`, a class with the course's API
+    (`WarmupLearningRateScheduler(base_lr, warmup_steps)`, called as `scheduler(update + 1)`);
+    `train_step(model, optimizer, scheduler, micro_batches, grad_clip) -> float`, the update
+    (hwlib.step.train_step is the kit's); `attention_fn`, the model's
+    `compute_query_key_value_scores` (see hwlib.model.Llama).
     """
     d = init_distributed(cfg.use_gpu)
     try:
-        return _train(cfg, list(callbacks), d)
+        run = _start(cfg, list(callbacks), d, scheduler, train_step, attention_fn)
+        return _train(run)
     finally:
         if d.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, callbacks: list, d: Dist) -> dict:
-    run = _start(cfg, callbacks, d)
+def _train(run: _Run) -> dict:
+    cfg = run.cfg
     if run.rank0:
         run.paths["run_dir"].mkdir(parents=True, exist_ok=True)
         for stale in run.paths["run_dir"].glob(".*.tmp"):  # half-written saves of a killed run
@@ -463,27 +480,45 @@ def _summary(run: _Run, stopped: bool, seconds: float, start_step: int) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- CLI
-def generate(cfg: TrainConfig, gen: GenerateConfig | None = None) -> list[Path]:
+def generate(cfg: TrainConfig, gen: GenerateConfig | None = None, **learner) -> list[Path]:
     """--option generate: the greedy and temperature-0.5 texts of --pretrained-model-path.
 
-    Without it: this run's final checkpoint, else the course's released 42M model.
+    Without it: this run's latest model file, else the course's released 42M model. `learner`
+    may hold sample_fn / attention_fn, a learner's code (see hwlib.sample.write_samples).
     """
-    path = cfg.pretrained_model_path
+    path = cfg.pretrained_model_path or latest_model_file(cfg)
     if path is None:
-        path = run_paths(cfg)["checkpoint"]
-        path = path if path.exists() else require_file(DEFAULT_CHECKPOINT, "checkpoint")
+        path = require_file(DEFAULT_CHECKPOINT, "checkpoint")
     return write_samples(path, cfg.tokenizer, gen or GenerateConfig(), cfg.seed,
-                         pick_device(cfg.use_gpu))
+                         pick_device(cfg.use_gpu), **learner)
+
+
+# What --impl takes from a learner's file, by name, and the keyword it is passed as.
+IMPL_NAMES = {"WarmupLearningRateScheduler": "scheduler", "train_step": "train_step",
+              "compute_query_key_value_scores": "attention_fn", "sample_next": "sample_fn"}
+
+
+def load_impl(path: str, option: str) -> dict:
+    """The learner's functions in `path` as keywords of train() (pretrain) or generate()."""
+    found = load_names(path, IMPL_NAMES)
+    used = ("sample_next", "compute_query_key_value_scores") if option == "generate" else \
+        ("WarmupLearningRateScheduler", "train_step", "compute_query_key_value_scores")
+    mine = [n for n in used if n in found]
+    kit = [n for n in used if n not in found]
+    print(f"{path}: using your {', '.join(mine) or 'nothing'}"
+          + (f"; the kit's {', '.join(kit)}" if kit else ""))
+    return {IMPL_NAMES[n]: found[n] for n in mine}
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags, then pretrain or generate; bad input exits with a one-line error."""
     cfg, gen = parse_configs(argv)
     try:
+        learner = load_impl(cfg.impl, cfg.option) if cfg.impl else {}
         if cfg.option == "pretrain":
-            train(cfg)
+            train(cfg, **learner)
         else:  # the course's one script also samples
-            generate(cfg, gen)
+            generate(cfg, gen, **learner)
     except (ValueError, OSError, CheckpointError, FloatingPointError) as e:
         sys.exit(f"error: {e}")
 

@@ -1,4 +1,4 @@
-"""Learning-rate schedules: boundary values, the cosine floor, resume through state_dict."""
+"""Learning-rate schedules: the course's API and convention, the cosine floor, resume via StepLR."""
 
 import io
 import math
@@ -6,7 +6,9 @@ import math
 import pytest
 import torch
 
+from hwlib.checks import check_scheduler
 from hwlib.schedule import (
+    StepLR,
     WarmupCosineScheduler,
     WarmupLearningRateScheduler,
     warmup_steps_from_ratio,
@@ -19,10 +21,10 @@ def make_optimizer() -> torch.optim.Optimizer:
     return torch.optim.AdamW([torch.nn.Parameter(torch.ones(3))], lr=BASE)
 
 
-def lrs(sched_factory, n: int) -> list[float]:
-    """The lr used by each of the first n optimizer updates."""
+def lrs(schedule, n: int) -> list[float]:
+    """The lr each of the first n optimizer updates ran at, through StepLR."""
     opt = make_optimizer()
-    sched = sched_factory(opt)
+    sched = StepLR(opt, schedule)
     out = []
     for _ in range(n):
         out.append(opt.param_groups[0]["lr"])
@@ -31,55 +33,57 @@ def lrs(sched_factory, n: int) -> list[float]:
     return out
 
 
-def test_warmup_boundaries():
-    got = lrs(lambda o: WarmupLearningRateScheduler(o, warmup_steps=10), 15)
-    assert got[0] == 0.0  # before the first update
-    assert got[5] == pytest.approx(BASE / 2)
-    assert got[10] == pytest.approx(BASE)
-    assert got[14] == pytest.approx(BASE)
-    assert all(a < b for a, b in zip(got[:10], got[1:11]))  # strictly rising during warmup
+def test_course_api_and_boundaries():
+    s = WarmupLearningRateScheduler(BASE, warmup_steps=10)
+    assert s.lr_at_step(0) == 0.0 and s(5) == pytest.approx(BASE / 2)
+    assert s.lr_at_step(10) == BASE and s(14) == BASE
+    assert WarmupLearningRateScheduler(BASE, 0)(0) == BASE  # the course's default: no warmup
+    assert check_scheduler(WarmupLearningRateScheduler) is True
 
 
-def test_zero_warmup_is_constant():
-    assert lrs(lambda o: WarmupLearningRateScheduler(o, warmup_steps=0), 5) == [BASE] * 5
+def test_update_k_runs_at_scheduler_k():
+    """The course's loop sets lr = scheduler(update + 1) before update `update` (0-based)."""
+    got = lrs(WarmupLearningRateScheduler(BASE, 10), 15)
+    assert got[0] == pytest.approx(BASE / 10)  # update 1 at base/W, never at 0
+    assert got[9] == pytest.approx(BASE)  # update W at the base
+    assert got == pytest.approx([WarmupLearningRateScheduler(BASE, 10)(u + 1) for u in range(15)])
+    assert lrs(WarmupLearningRateScheduler(BASE, 0), 5) == [BASE] * 5
 
 
 def test_cosine_reaches_floor_at_total_steps():
-    got = lrs(lambda o: WarmupCosineScheduler(o, 10, 110, min_lr_ratio=0.1), 130)
-    assert got[0] == 0.0 and got[5] == pytest.approx(BASE / 2)
-    assert got[10] == pytest.approx(BASE)
-    assert got[60] == pytest.approx(BASE * (0.1 + 0.9 * 0.5))  # half way down the cosine
-    assert got[110] == pytest.approx(BASE * 0.1) and got[129] == pytest.approx(BASE * 0.1)
-    assert all(a >= b for a, b in zip(got[10:110], got[11:111]))  # never rises after warmup
-    assert got[35] == pytest.approx(BASE * (0.1 + 0.45 * (1 + math.cos(math.pi * 0.25))))
+    cos = WarmupCosineScheduler(BASE, 10, 110, min_lr_ratio=0.1)
+    assert cos(0) == 0.0 and cos(5) == pytest.approx(BASE / 2) and cos(10) == pytest.approx(BASE)
+    assert cos(60) == pytest.approx(BASE * (0.1 + 0.9 * 0.5))  # half way down the cosine
+    assert cos(110) == pytest.approx(BASE * 0.1) and cos(129) == pytest.approx(BASE * 0.1)
+    assert all(cos(s) >= cos(s + 1) for s in range(10, 130))  # never rises after warmup
+    got = lrs(cos, 110)
+    assert got[-1] == pytest.approx(BASE * 0.1)  # the last planned update runs at the floor
 
 
 @pytest.mark.parametrize("make", [
-    lambda o: WarmupLearningRateScheduler(o, 8),
-    lambda o: WarmupCosineScheduler(o, 8, 30, 0.2),
+    lambda: WarmupLearningRateScheduler(BASE, 8),
+    lambda: WarmupCosineScheduler(BASE, 8, 30, 0.2),
 ])
 def test_resume_from_state_dict_continues_the_same_lrs(make):
-    straight = lrs(make, 25)
+    straight = lrs(make(), 25)
     opt = make_optimizer()
-    sched = make(opt)
+    sched = StepLR(opt, make())
     for _ in range(12):
         opt.step()
         sched.step()
-    buf = io.BytesIO()  # through a checkpoint file, as the trainer saves it
+    buf = io.BytesIO()  # through a checkpoint file, as the trainer saves it: weights_only
     torch.save({"opt": opt.state_dict(), "sched": sched.state_dict()}, buf)
     buf.seek(0)
     ckpt = torch.load(buf, weights_only=True)
-    saved_opt, saved = ckpt["opt"], ckpt["sched"]
-    # a new process: fresh objects, scheduler built before and after loading the optimizer
-    for build_first in (True, False):
+    for build_first in (True, False):  # scheduler built before or after loading the optimizer
         opt2 = make_optimizer()
         if build_first:
-            sched2 = make(opt2)
-            opt2.load_state_dict(saved_opt)
+            sched2 = StepLR(opt2, make())
+            opt2.load_state_dict(ckpt["opt"])
         else:
-            opt2.load_state_dict(saved_opt)
-            sched2 = make(opt2)
-        sched2.load_state_dict(saved)
+            opt2.load_state_dict(ckpt["opt"])
+            sched2 = StepLR(opt2, make())
+        sched2.load_state_dict(ckpt["sched"])
         resumed = []
         for _ in range(13):
             resumed.append(opt2.param_groups[0]["lr"])
@@ -88,17 +92,27 @@ def test_resume_from_state_dict_continues_the_same_lrs(make):
         assert resumed == pytest.approx(straight[12:])
 
 
+def test_a_learners_class_is_what_steplr_runs():
+    class Halving:  # any callable step -> lr, e.g. a learner's scheduler
+        def __call__(self, step):
+            return 0.5**step
+
+    assert lrs(Halving(), 3) == [0.5, 0.25, 0.125]
+
+
 def test_warmup_ratio():
     assert warmup_steps_from_ratio(1000, 0.1) == 100
     assert warmup_steps_from_ratio(100, 0.29) == 29
     assert warmup_steps_from_ratio(7, 0.5) == 3
     assert warmup_steps_from_ratio(50, 0.0) == 0
+    assert warmup_steps_from_ratio(5, 0.01) == 1  # the course's: a positive ratio warms up >= 1
     with pytest.raises(ValueError):
         warmup_steps_from_ratio(10, 1.5)
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="warmup_steps"):
-        WarmupLearningRateScheduler(make_optimizer(), -1)
+        WarmupLearningRateScheduler(BASE, -1)
     with pytest.raises(ValueError, match="warmup_steps <= total_steps"):
-        WarmupCosineScheduler(make_optimizer(), 20, 10)
+        WarmupCosineScheduler(BASE, 20, 10)
+    assert math.isclose(WarmupCosineScheduler(BASE, 0, 10, 0.0)(10), 0.0)

@@ -304,10 +304,10 @@ def test_pretrained_model_path_is_the_starting_point(tmp_path, stories, tok, cap
     start = tmp_path / "start.pt"
     save_checkpoint(start, Llama(LlamaConfig.preset("tiny")))
     s = train(config(tmp_path, stories, tok, pretrained_model_path=str(start), max_steps=1,
-                     lr=0.0, grad_clip=0.0))
+                     lr=1e-30, grad_clip=0.0))
     assert f"starting from the pretrained model {start}" in capsys.readouterr().out
     a, b = load_checkpoint(start).state_dict(), load_checkpoint(s["checkpoint"]).state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)  # lr 0: the weights are the loaded ones
+    assert all(torch.equal(a[k], b[k]) for k in a)  # lr 1e-30: below float32's resolution
 
 
 def test_wandb_and_tensorboard_are_skipped_quietly_when_missing(tmp_path, stories, tok,
@@ -339,3 +339,145 @@ def test_resume_with_other_flags_or_a_corrupt_file(tmp_path, stories, tok):
     with pytest.raises(CheckpointError, match="run-resume.pt"):
         train(dataclasses.replace(cfg, auto_resume=True))
     assert resume.stat().st_size == 100  # left for the user to inspect
+
+
+# --- a learner's scheduler, update step and attention are the code that runs (issue 15) -------
+def learner_step(model, optimizer, scheduler, micro_batches, grad_clip):
+    """The contract written differently from the kit's: sum of scaled losses, zero first."""
+    optimizer.zero_grad()
+    total = 0.0
+    for x, y in micro_batches:
+        loss = model(x, targets=y)[1] / len(micro_batches)
+        loss.backward()
+        total += loss.item()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+    return total
+
+
+def scheduler_per_micro_batch(model, optimizer, scheduler, micro_batches, grad_clip):
+    """A classic mistake: the scheduler stepped per micro-batch (AdamW would hide a missing
+    loss scale: it is invariant to the gradient's size)."""
+    losses = []
+    for x, y in micro_batches:
+        loss = model(x, targets=y)[1]
+        (loss / len(micro_batches)).backward()
+        losses.append(loss.item())
+        scheduler.step()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad()
+    return sum(losses) / len(losses)
+
+
+class CourseScheduler:  # the course's natural answer, written by a learner
+    def __init__(self, base_lr, warmup_steps):
+        self.base_lr, self.warmup_steps = base_lr, warmup_steps
+
+    def lr_at_step(self, step):
+        return self.base_lr * min(1.0, step / self.warmup_steps) if self.warmup_steps else \
+            self.base_lr
+
+    def __call__(self, step):
+        return self.lr_at_step(step)
+
+
+class LateScheduler(CourseScheduler):  # off by one: (step - 1) / W
+    def lr_at_step(self, step):
+        return super().lr_at_step(max(step - 1, 0))
+
+
+def test_learner_scheduler_and_train_step_run_in_the_trainer(tmp_path, stories, tok):
+    kw = {"max_steps": 4, "warmup_steps": 3, "grad_clip": 0.5, "val_path": None}
+    ref = train(config(tmp_path, stories, tok, run_name="ref", **kw))
+    lr = [m["lr"] for m in ref["history"]]
+    assert lr[:3] == pytest.approx([1e-3, 2e-3, 3e-3])  # update k at scheduler(k): base k/W
+    same = train(config(tmp_path, stories, tok, run_name="same", **kw), scheduler=CourseScheduler,
+                 train_step=learner_step)
+    # Right code: the same run (weights bit for bit; the mean loss up to float summation order).
+    assert losses(same["history"]) == pytest.approx(losses(ref["history"]), rel=1e-6)
+    a, b = (load_checkpoint(r["checkpoint"]).state_dict() for r in (same, ref))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    late = train(config(tmp_path, stories, tok, run_name="late", **kw), scheduler=LateScheduler)
+    assert late["history"][0]["lr"] == 0.0
+    assert losses(late["history"])[1:] != pytest.approx(losses(ref["history"])[1:], rel=1e-4)
+    wrong = train(config(tmp_path, stories, tok, run_name="wrong", **kw), train_step=scheduler_per_micro_batch)
+    assert losses(wrong["history"])[0] == pytest.approx(losses(ref["history"])[0])
+    assert losses(wrong["history"])[1:] != pytest.approx(losses(ref["history"])[1:], rel=1e-4)
+
+
+def test_impl_file_plugs_the_learners_code_in(tmp_path, stories, tok, capsys):
+    impl = tmp_path / "mine.py"
+    impl.write_text("class WarmupLearningRateScheduler:\n"
+                    "    def __init__(self, base_lr, warmup_steps):\n"
+                    "        self.base_lr = base_lr\n"
+                    "    def lr_at_step(self, step):\n"
+                    "        return self.base_lr / 2\n"
+                    "    def __call__(self, step):\n"
+                    "        return self.lr_at_step(step)\n")
+    cfg = config(tmp_path, stories, tok, max_steps=2, val_path=None, impl=str(impl))
+    main(["--option", "pretrain", *config_to_flags(cfg)])
+    out = capsys.readouterr().out
+    assert "using your WarmupLearningRateScheduler; the kit's train_step, " \
+           "compute_query_key_value_scores" in out
+    lines = [json.loads(s) for s in T.run_paths(cfg)["metrics"].open()]
+    assert [m["lr"] for m in lines] == [cfg.lr / 2] * 2
+    impl.write_text("import nothing_here\n")
+    assert "cannot import it: ModuleNotFoundError" in one_line_exit(
+        ["--option", "pretrain", *config_to_flags(cfg)])
+
+
+# --- issue 12 items 15 and 20 ------------------------------------------------------------------
+@pytest.mark.parametrize("lr", ["0", "-1e-3", "nan", "inf"])
+def test_lr_must_be_positive_and_finite(tmp_path, stories, tok, lr):
+    cfg = config(tmp_path, stories, tok)
+    msg = one_line_exit(["--option", "pretrain", *config_to_flags(cfg), f"--lr={lr}"])
+    assert f"--lr {float(lr)}: the learning rate must be a positive number" in msg
+
+
+def test_a_diverging_run_stops_at_the_named_step(tmp_path, stories, tok):
+    cfg = config(tmp_path, stories, tok, lr=1e6, max_steps=40, diverge_window=5, val_path=None)
+    msg = one_line_exit(["--option", "pretrain", *config_to_flags(cfg)])
+    assert "diverged at step" in msg and "ln(vocab size) = 6.238" in msg
+    step = int(msg.split("diverged at step ")[1].split(":")[0])
+    assert step < 40  # it stopped, and did not write a final model
+    assert T.latest_model_file(cfg) is None
+
+
+def test_resume_may_run_longer_where_the_schedule_allows_it(tmp_path, stories, tok, capsys):
+    kw = {"val_path": None, "warmup_steps": 2}
+    straight = train(config(tmp_path, stories, tok, run_name="straight", max_steps=5, **kw))
+    short = config(tmp_path, stories, tok, max_steps=3, **kw)
+    train(short)
+    longer = train(dataclasses.replace(short, max_steps=5, auto_resume=True))
+    assert "--epochs 1 --max_steps 3 -> --epochs 1 --max_steps 5: 5 updates in all, was 3" in \
+        capsys.readouterr().out
+    assert losses(longer["history"]) == losses(straight["history"])
+    cos = config(tmp_path, stories, tok, max_steps=3, schedule="cosine", run_name="cos", **kw)
+    train(cos)
+    with pytest.raises(ValueError, match="cosine decays to its floor"):
+        train(dataclasses.replace(cos, max_steps=5, auto_resume=True))
+    with pytest.raises(ValueError, match="written with --block_size 32, now 16"):
+        train(dataclasses.replace(short, block_size=16, auto_resume=True))
+
+
+# --- issue 16: the model file is named after what it holds --------------------------------------
+def test_model_file_is_named_after_the_epochs_it_holds(tmp_path, tok):
+    small = tmp_path / "small"
+    write_story_splits(small, n_train=12, n_val=2, n_test=2, seed=3)
+    cfg = config(tmp_path, small, tok, max_steps=0, epochs=10, val_path=None, log_interval=100)
+    per_epoch = len(T.load_split(str(small), None, "train", 32, 0, tokenizer=hwlib.tokenizer
+                                 .Tokenizer(tok), progress=False)) // cfg.batch_size
+    s = train(dataclasses.replace(cfg, max_steps=per_epoch + 1))
+    assert Path(s["checkpoint"]).name == f"run-pretrain-1-0.003-step{per_epoch + 1}.pt"
+    files = [p.name for p in T.run_paths(cfg)["run_dir"].glob("run-pretrain-*")]
+    assert files == [Path(s["checkpoint"]).name]  # the epoch-1 file was replaced: one model file
+    assert T.latest_model_file(cfg) == Path(s["checkpoint"])
+    s = train(dataclasses.replace(cfg, max_steps=2 * per_epoch, run_name="two"))
+    assert Path(s["checkpoint"]).name == "two-pretrain-2-0.003.pt"  # two epochs done, not 10
+    s = train(dataclasses.replace(cfg, epochs=1, run_name="one"))
+    assert s["checkpoint"] == str(T.run_paths(dataclasses.replace(cfg, epochs=1, run_name="one"))
+                                  ["checkpoint"])  # a complete run: the course's name
