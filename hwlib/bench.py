@@ -23,6 +23,16 @@ BENCHMARKS = {
 }
 
 
+def bench_gpu(argv: list[str]) -> None:
+    """Every GPU figure and check in one command (hwlib/bench_gpu.py): gpu-report.json + .md."""
+    from hwlib.bench_gpu import main as gpu_main
+
+    gpu_main(argv)
+
+
+BENCHMARKS["gpu"] = bench_gpu
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] not in BENCHMARKS:

@@ -6,19 +6,6 @@
 from __future__ import annotations
 
 
-def _hf_twin(model):
-    """transformers' LlamaForCausalLM with the same config and weights (through export_hf)."""
-    import tempfile
-
-    from transformers import LlamaForCausalLM
-
-    from hwlib.checkpoint import export_hf
-
-    with tempfile.TemporaryDirectory() as d:
-        export_hf(model, d)
-        return LlamaForCausalLM.from_pretrained(d).float()
-
-
 def _model_args(argv: list[str], prog: str, **defaults):
     import argparse
 
@@ -59,12 +46,13 @@ def bench_generate(argv: list[str]) -> None:
     """Greedy KV-cache generation, hwlib vs transformers' generate, same weights."""
     import torch
 
+    from hwlib.checkpoint import to_transformers
     from hwlib.model import Llama, LlamaConfig
 
     a = _model_args(argv, "generate", batch=1, prompt_len=16, new_tokens=256, repeats=3)
     torch.manual_seed(0)
     model = Llama(LlamaConfig.preset(a.preset)).eval()
-    hf = _hf_twin(model).eval()
+    hf = to_transformers(model)
     hf.generation_config.eos_token_id = None  # always produce exactly new_tokens
     hf.generation_config.pad_token_id = 0
     prompt = torch.randint(0, model.config.vocab_size, (a.batch, a.prompt_len))
@@ -92,12 +80,13 @@ def bench_train_step(argv: list[str]) -> None:
     import torch
     import torch.nn.functional as F
 
+    from hwlib.checkpoint import to_transformers
     from hwlib.model import Llama, LlamaConfig
 
     a = _model_args(argv, "train-step", batch=8, seq_len=256, repeats=3)
     torch.manual_seed(0)
     model = Llama(LlamaConfig.preset(a.preset)).train()
-    hf = _hf_twin(model).train()
+    hf = to_transformers(model).train()
     x = torch.randint(0, model.config.vocab_size, (a.batch, a.seq_len + 1))
     x, y = x[:, :-1], x[:, 1:]
     opts = {m: torch.optim.AdamW(m.parameters(), lr=1e-4) for m in (model, hf)}

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from hwlib.cli import config_to_flags
 from hwlib.utils import REPO_ROOT
@@ -101,7 +102,26 @@ def bench_reliability(argv: list[str]) -> None:
         lost = _kill_and_resume(Path(tmp), a.kills, a.seed, rng)
         lost += _damaged_warc(Path(tmp), a.damage, rng)
     _fuzz_text_stages(a.fuzz, rng)
+    failed = _hostile_input_cases()
     print("nothing lost" if not lost else f"LOST: {lost} finished items (see above)")
+    if failed:
+        sys.exit(f"{failed} hostile-input case file(s) failed (see above)")
+
+
+def _hostile_input_cases() -> int:
+    """The hostile-input cases of tests/test_reliability_*.py (web stages, judge, report,
+    downloads, training flags), run by pytest; prints their reliability summary."""
+    files = sorted(str(p) for p in (REPO_ROOT / "tests").glob("test_reliability_*.py"))
+    if not files:
+        print("hostile-input cases: tests/ not found (they ship with a clone)")
+        return 0
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True)
+    out = done.stdout
+    summary = out[out.find("reliability summary"):] if "reliability summary" in out else out
+    print("hostile-input cases (" + ", ".join(Path(f).name for f in files) + "):")
+    print("\n".join("  " + line for line in summary.strip().splitlines()[:60]))
+    return int(done.returncode != 0)
 
 
 def _kill_and_resume(tmp, kills: int, seed: int, rng) -> int:
@@ -185,7 +205,8 @@ def _damaged_warc(tmp, damage: int, rng) -> int:
         (tmp / f"{name}.warc.gz").write_bytes(b"".join(parts))
         with contextlib.redirect_stderr(io.StringIO()):  # one warning per skipped record
             stats = pp.run_pipeline(fname=str(tmp / f"{name}.warc.gz"), output=str(tmp / name),
-                                    dfname=None, num_records=None, progress=False, max_page_bytes=64 * 1024)
+                                    dfname=None, num_records=None, progress=False,
+                                    max_page_bytes=64 * 1024)
         runs[name] = (stats, (tmp / name).read_text().splitlines())
     stats, docs = runs["damaged"]
     lost = len(set(runs["clean"][1]) - set(docs))

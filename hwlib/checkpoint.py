@@ -192,6 +192,19 @@ def export_hf(model: Llama, out_dir: str | os.PathLike) -> Path:
     return out_dir
 
 
+def to_transformers(model: Llama):
+    """The same weights as transformers' LlamaForCausalLM (float32, eval), through export_hf."""
+    import tempfile
+
+    from transformers import LlamaForCausalLM
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()  # generation-config notes are not findings
+    with tempfile.TemporaryDirectory() as d:
+        export_hf(model, d)
+        return LlamaForCausalLM.from_pretrained(d).float().eval()
+
+
 def from_hf(path_or_model) -> Llama:
     """A Llama from a transformers LlamaForCausalLM, or from a directory that holds one."""
     hf, source = path_or_model, str(path_or_model)[:80]

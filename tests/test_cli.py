@@ -77,8 +77,8 @@ def test_choices_nargs_and_the_course_name():
     assert parse(Demo, ["--files", "a", "b", "--mode", "y"]) == Demo(files=["a", "b"], mode="y")
     with pytest.raises(SystemExit):
         parse(Demo, ["--mode", "z"])
-    for flag in ("--model-path", "--model_path"):
-        assert parse(Demo, [flag, "m.pt"]).model_path == "m.pt"
+    for spelling in ("--model-path", "--model_path"):
+        assert parse(Demo, [spelling, "m.pt"]).model_path == "m.pt"
     assert config_to_flags(Demo(model_path="m.pt")) == ["--model-path=m.pt"]
     assert Demo().files is not Demo().files  # a list default is never shared
 
