@@ -6,8 +6,8 @@
 
 The contract (the course's `Attention.forward(self, x)`): x is (B, T, dim), the result (B, T, dim)
 at positions 0..T-1. `self` is the kit's `hwlib.model.Attention`; the forward may use
-`compute_query`, `compute_key`, `compute_value`, `compute_output` (the projections), `n_local_heads`,
-`n_local_kv_heads`, `n_rep`, `head_dim`, `max_seq_len`, `resid_dropout`,
+`compute_query`, `compute_key`, `compute_value`, `compute_output` (the projections),
+`n_local_heads`, `n_local_kv_heads`, `n_rep`, `head_dim`, `max_seq_len`, `resid_dropout`,
 `compute_query_key_value_scores(query, key, value)` (keys and values repeated to every head first),
 and RoPE through `self.rope(query, key)` or the course's helper
 `apply_rotary_emb(query, key, head_dim, max_seq_len)` (`hwlib.model.apply_rotary_emb_qk`), both on

@@ -35,6 +35,7 @@ from hwlib.checkpoint import load_checkpoint
 from hwlib.cli import config_parser, flag, from_namespace
 from hwlib.data import iter_stories
 from hwlib.judge import MISSING, Judge, JudgeConfig, cut_mid_sentence, summarize
+from hwlib.sample import continue_ids
 from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer
 from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file
 
@@ -108,12 +109,8 @@ class HwlibLM(StoryLM):
     def complete(self, prompt: str, cfg: EvalConfig, seed: int) -> str:
         ids = self.encode(prompt)
         g = torch.Generator(device=self.device).manual_seed(seed)
-        # Training data is BOS-separated stories (no EOS), so a story ends where BOS comes next.
-        out = self.model.generate(torch.tensor([ids], device=self.device), cfg.max_new_tokens,
-                                  cfg.temperature, cfg.top_k, top_p=cfg.top_p, eos_id=self.tok.bos_id,
-                                  generator=g)[0, len(ids):].tolist()
-        ends = [i for i, t in enumerate(out) if t in (self.tok.bos_id, self.tok.eos_id)]
-        new = out[: ends[0]] if ends else out
+        new = continue_ids(self.model, self.tok, ids, cfg.max_new_tokens, cfg.temperature,
+                           cfg.top_k, cfg.top_p, g)
         # Decode prompt + continuation together: sentencepiece drops a leading space on its own.
         return self.tok.decode(ids + new)[len(self.tok.decode(ids)):]
 

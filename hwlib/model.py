@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -250,7 +251,8 @@ class Attention(nn.Module):
             return self.scores_fn(query, key, value)
         if self.implementation == "sdpa":
             return self.sdpa(query, key, value)
-        return self.compute_query_key_value_scores(query, self.repeat_kv(key), self.repeat_kv(value))
+        key, value = self.repeat_kv(key), self.repeat_kv(value)  # (B, n_heads, Tk, head_dim)
+        return self.compute_query_key_value_scores(query, key, value)
 
     def sdpa(self, query, key, value) -> torch.Tensor:  # the same, through PyTorch's fused kernel
         Tq, Tk = query.size(2), key.size(2)
@@ -385,14 +387,16 @@ class Llama(nn.Module):
     @torch.inference_mode()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, *, top_p: float | None = None,
-                 eos_id: int | None = None, generator: torch.Generator | None = None,
+                 eos_id: int | Sequence[int] | None = None,
+                 generator: torch.Generator | None = None,
                  sample_fn=None, use_cache: bool = True) -> torch.Tensor:
         """Extend idx (B, T) by up to max_new_tokens; returns (B, T + n) token ids.
 
         The course's signature and default (temperature 1.0); temperature 0 is greedy, else sample
         softmax(logits / temperature) within top_k and/or the top_p nucleus. sample_fn is a
         learner's `sample_next(logits, temperature, top_k=None, generator=None) -> (B, 1)` used
-        instead. A row that emits eos_id keeps emitting it; all rows done stops early.
+        instead. eos_id: the id (or ids) that end a text; a row that emits one keeps emitting the
+        first; all rows done stops early.
         The cache gives what recomputing the last max_seq_len tokens each step gives
         (`use_cache=False`); past max_seq_len that runs, as RoPE positions cannot slide.
         """
@@ -404,6 +408,8 @@ class Llama(nn.Module):
         if use_cache:  # allocated once per call; each step writes one position
             shape = (idx.size(0), c.n_kv_heads, L, c.head_dim)
             caches = [(w.new_empty(shape), w.new_empty(shape)) for _ in range(c.n_layers)]
+        stops = None if eos_id is None else torch.tensor(
+            [eos_id] if isinstance(eos_id, int) else list(eos_id), device=idx.device)
         done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
             if caches is not None and idx.size(1) <= L:
@@ -417,11 +423,11 @@ class Llama(nn.Module):
                 nxt = torch.as_tensor(nxt, device=idx.device).reshape(idx.size(0))
             else:
                 nxt = sample_next(logits, temperature, top_k, top_p, generator)
-            if eos_id is not None:
-                nxt = torch.where(done, eos_id, nxt)
-                done |= nxt == eos_id
+            if stops is not None:
+                nxt = torch.where(done, stops[0], nxt)
+                done |= torch.isin(nxt, stops)
             idx = torch.cat((idx, nxt[:, None]), dim=1)
-            if eos_id is not None and bool(done.all()):
+            if stops is not None and bool(done.all()):
                 break
         return idx
 

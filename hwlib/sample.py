@@ -39,6 +39,33 @@ def _prompt_ids(model: Llama, tokenizer: Tokenizer, prompt: str) -> torch.Tensor
     return torch.tensor([tokenizer.encode(prompt, bos=True, eos=False)], device=device)  # (1, T)
 
 
+def story_end_ids(tokenizer: Tokenizer) -> tuple[int, int]:
+    """The ids where a generated story ends, for every caller (sample, --option generate, evaluate).
+
+    EOS: the token cache writes each story as BOS ... EOS, like the course. BOS: a model trained
+    on an older, BOS-only cache starts the next story there instead.
+    """
+    return tokenizer.eos_id, tokenizer.bos_id
+
+
+def continue_ids(model: Llama, tokenizer: Tokenizer, ids: list[int], max_new_tokens: int,
+                 temperature: float, top_k: int | None = None, top_p: float | None = None,
+                 generator: torch.Generator | None = None, sample_fn=None) -> list[int]:
+    """The new ids after the prompt ids, cut where the story ends (see `story_end_ids`)."""
+    device = model.output.weight.device
+    was_training = model.training
+    model.eval()  # no dropout while sampling
+    try:
+        out = model.generate(
+            torch.tensor([ids], device=device), max_new_tokens, temperature, top_k, top_p=top_p,
+            eos_id=story_end_ids(tokenizer), generator=generator, sample_fn=sample_fn,
+        )[0, len(ids):].tolist()
+    finally:
+        model.train(was_training)
+    ends = [i for i, t in enumerate(out) if t in story_end_ids(tokenizer)]
+    return out[: ends[0]] if ends else out
+
+
 def sample(
     model: Llama,
     tokenizer: Tokenizer,
@@ -55,19 +82,12 @@ def sample(
     sample_fn: a learner's `sample_next(logits, temperature, top_k=None, generator=None)`, used
     instead of the kit's (see `Llama.generate`).
     """
-    idx = _prompt_ids(model, tokenizer, prompt)
+    ids = tokenizer.encode(prompt, bos=True, eos=False)
     # Seeding a private generator leaves the global RNG (and so any training run) untouched.
-    generator = torch.Generator(device=idx.device).manual_seed(seed)
-    was_training = model.training
-    model.eval()  # no dropout while sampling
-    try:
-        out = model.generate(
-            idx, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-            eos_id=tokenizer.eos_id, generator=generator, sample_fn=sample_fn,
-        )
-    finally:
-        model.train(was_training)
-    return tokenizer.decode(out[0].tolist())
+    generator = torch.Generator(device=model.output.weight.device).manual_seed(seed)
+    new = continue_ids(model, tokenizer, ids, max_new_tokens, temperature, top_k, top_p,
+                       generator, sample_fn)
+    return tokenizer.decode(ids + new)
 
 
 def reshape_logits(

@@ -6,10 +6,12 @@
         --tokenizer runs/tokenizers/tok4096.model
 
 The cache follows the course: every `*.train, *.val, *.test, *.txt, *.dev` file of a directory is
-read line by line, each line gets a BOS in front, and the lines of one file become one
-`<file>.bin` (uint16) beside a `metadata.json`. The cache is reused until a source file or the
-tokenizer changes. Encoding streams through a process pool in chunks, so memory does not grow
-with the corpus.
+read line by line, each line becomes BOS ... EOS (so a model learns where a story ends), and the
+lines of one file become one `<file>.bin` (uint16) beside a `metadata.json` the course's reader
+reads ({"dtype": "uint16", "files": [{"source", "token_file", "token_count", ...}]}, plus a
+version). The cache is reused until a source file, the tokenizer or the line layout changes (a
+cache written the old way, BOS only, is rebuilt). Encoding streams through a process pool in
+chunks, so memory does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ LLAMA2_TOKENIZER = DATA_DIR / "llama2" / "tokenizer.model"
 METADATA = "metadata.json"
 CHUNK_CHARS = 1 << 20  # text per pool task: large enough to hide pickling, small enough to stream
 MAX_UINT16_VOCAB = 65535  # the course's .bin files are uint16
+# Version 2: every line BOS ... EOS, like the course. Version 1 (no "layout" key) wrote BOS only.
+CACHE_VERSION, LINE_LAYOUT = 2, "bos ids eos"
 
 
 class Tokenizer:
@@ -86,12 +90,13 @@ class Tokenizer:
         return self.sp.decode([int(i) for i in ids])
 
     def encode_lines(self, lines: list[str], num_threads: int = 1) -> np.ndarray:
-        """One uint16 stream for many lines: each stripped non-blank line as [BOS] + ids."""
+        """One uint16 stream for many lines: each stripped non-blank line as [BOS] + ids + [EOS]."""
         lines = [s for s in (line.strip() for line in lines) if s]
         flat: list[int] = []  # one Python list, one conversion: faster than filling numpy slices
         for ids in self.sp.encode(lines, num_threads=num_threads):
             flat.append(self.bos_id)
             flat.extend(ids)
+            flat.append(self.eos_id)
         return np.array(flat, dtype=np.uint16)
 
 
@@ -202,7 +207,8 @@ def read_metadata(tokenized_dir: str | os.PathLike) -> dict[str, dict]:
 
 
 def _write_metadata(tokenized_dir: Path, entries: dict[str, dict]) -> None:
-    meta = {"dtype": "uint16", "files": [entries[k] for k in sorted(entries)]}
+    meta = {"dtype": "uint16", "files": [entries[k] for k in sorted(entries)],
+            "format": "hwlib-token-cache", "version": CACHE_VERSION, "layout": LINE_LAYOUT}
     with atomic_write(tokenized_dir / METADATA, "w") as f:
         f.write(json.dumps(meta, indent=2) + "\n")
 
@@ -211,7 +217,8 @@ def _is_fresh(entry: dict | None, src: Path, tok: Tokenizer, tokenized_dir: Path
     if not entry:
         return False
     st, bin_path = src.stat(), tokenized_dir / entry["token_file"]
-    return (entry.get("source_file") == str(src.resolve())
+    return (entry.get("source") == str(src.resolve())
+            and entry.get("layout") == LINE_LAYOUT  # older caches: BOS only, rebuilt
             and entry.get("tokenizer_fingerprint") == tok.fingerprint
             and entry.get("source_size") == st.st_size
             and entry.get("source_mtime_ns") == st.st_mtime_ns
@@ -318,8 +325,9 @@ def tokenize_directory(
             src = stale[j]
             st = src.stat()
             entries[bins[todo[j]].name] = {
-                "source_file": str(src.resolve()), "token_file": bins[todo[j]].name,
-                "token_count": counts[j], "tokenizer_fingerprint": tok.fingerprint,
+                "source": str(src.resolve()), "token_file": bins[todo[j]].name,
+                "token_count": counts[j], "layout": LINE_LAYOUT,
+                "tokenizer_fingerprint": tok.fingerprint,
                 "tokenizer_path": str(tok.model_path), "vocab_size": tok.vocab_size,
                 "source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns,
             }

@@ -167,3 +167,15 @@ def test_a_text_file_is_not_a_checkpoint(tmp_path, content):
     msg = str(e.value)
     assert msg.startswith(f"{path}: not a checkpoint") and "run code" not in msg
     assert "\n" not in msg
+
+
+def test_generate_given_a_text_file_says_it_is_not_a_checkpoint(tmp_path, monkeypatch):
+    from hwlib.train import main
+
+    monkeypatch.chdir(tmp_path)
+    story = tmp_path / "story.txt"
+    story.write_text("Once upon a time there was a cat.\n")
+    with pytest.raises(SystemExit) as e:
+        main(["--option", "generate", "--pretrained-model-path", str(story)])
+    assert str(e.value) == f"error: {story}: not a checkpoint (it starts with b'On'; a torch .pt " \
+                           "file is a zip archive or a pickle)"

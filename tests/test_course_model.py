@@ -1,4 +1,4 @@
-"""The course's model-side contract (COMP4901B HW1, `assignment1/`) held as data, checked on the kit.
+"""The course's model-side contract (COMP4901B HW1, `assignment1/`) as data, checked on the kit.
 
 Facts, not copied code: the names, signatures and defaults a learner's code relies on, the layout of
 a checkpoint the course's `save_model` writes, and the token cache its reader expects (issue 13).
@@ -18,6 +18,7 @@ import torch
 
 from hwlib.checkpoint import load_checkpoint, save_checkpoint
 from hwlib.model import Attention, Llama, LlamaConfig
+from hwlib.tokenizer import tokenize_directory
 
 # Llama.generate(self, idx, max_new_tokens, temperature=1.0, top_k=None), reading
 # self.params.max_seq_len; Attention.compute_query_key_value_scores(self, query, key, value).
@@ -55,6 +56,12 @@ COURSE_EXTRA_MODEL_ARGS = {  # settings a PretrainedConfig-style dict carries be
     "name_or_path": "", "transformers_version": "4.30.0", "hidden_dropout_prob": 0.1,
     "position_embedding_type": "rotary", "max_position_embeddings": 256,
 }
+# The course's token cache: <data>/tokenized/<file>.bin (uint16) and a metadata.json its reader
+# opens as {"dtype": ..., "files": [{"source", "token_file", "token_count"}, ...]}; every line of
+# a text file is BOS, its ids, EOS.
+COURSE_CACHE_DTYPE = "uint16"
+COURSE_CACHE_ENTRY_KEYS = ["source", "token_file", "token_count"]
+COURSE_LINE_LAYOUT = ["bos", "ids", "eos"]
 V = 97
 
 
@@ -79,7 +86,8 @@ def test_signatures_and_attribute_names_are_the_courses():
 
 def course_checkpoint(model: Llama) -> dict:
     """A dict in the layout the course's save_model writes, built from a kit model's weights."""
-    sizes = {k: v for k, v in model.config.to_dict().items() if k not in ("attention", "rope_theta")}
+    sizes = {k: v for k, v in model.config.to_dict().items()
+             if k not in ("attention", "rope_theta")}
     sizes["hidden_dim"] = None  # the course derives it from multiple_of, like the kit
     model_args = {**sizes, **COURSE_EXTRA_MODEL_ARGS}
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4)
@@ -127,7 +135,17 @@ def test_course_model_args_missing_a_size_is_refused(tmp_path):
         load_checkpoint(tmp_path / "no-heads.pt")
 
 
-def test_course_checkpoint_json_safe_facts():
-    """The layout facts themselves stay plain data (a reader can diff them against the course)."""
-    json.dumps({"keys": COURSE_CHECKPOINT_KEYS, "prefix": COURSE_WEIGHT_PREFIX,
-                "extra": list(COURSE_EXTRA_MODEL_ARGS)})
+def test_the_token_cache_reads_the_courses_way(tmp_path, tok):
+    lines = ["Once upon a time there was a cat.", "", "The cat sat on a mat. It was happy."]
+    (tmp_path / "stories.train").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tokenize_directory(tmp_path, tokenizer=tok, workers=1, progress=False)
+    meta = json.loads((tmp_path / "tokenized" / "metadata.json").read_text())
+    assert meta["dtype"] == COURSE_CACHE_DTYPE and isinstance(meta.get("version"), int)
+    (entry,) = meta["files"]
+    assert all(k in entry for k in COURSE_CACHE_ENTRY_KEYS)
+    ids = np.fromfile(tmp_path / "tokenized" / entry["token_file"], dtype=meta["dtype"])
+    assert len(ids) == entry["token_count"]
+    marks = {"bos": [tok.bos_id], "eos": [tok.eos_id]}
+    expected = [i for line in lines if line for part in COURSE_LINE_LAYOUT
+                for i in marks.get(part, tok.encode(line, bos=False))]
+    assert ids.tolist() == expected

@@ -76,3 +76,48 @@ def test_reshape_matches_what_the_model_samples(temperature, top_k, top_p):
     freq = torch.bincount(draws, minlength=64).float() / draws.numel()
     assert (freq[probs == 0] == 0).all()  # never outside the allowed set
     assert (freq - probs).abs().max() < 0.015
+
+
+def scripted(model, script):
+    """model.generate drawing the scripted ids in turn (through the learner's sample_fn hook)."""
+    real, it = type(model).generate.__get__(model), iter(script)
+
+    def sample_fn(logits, temperature, top_k=None, generator=None):
+        return torch.full((logits.size(0), 1), next(it))
+
+    def generate(*args, **kw):
+        return real(*args, **{**kw, "top_p": None, "sample_fn": sample_fn})
+
+    return generate
+
+
+@pytest.mark.parametrize("end", ["eos", "bos"])
+def test_every_caller_stops_where_the_story_ends(model, tok, monkeypatch, end):
+    """sample, --option generate (write_samples calls sample) and evaluate stop at EOS (the cache
+    ends stories with it) and at BOS (a model trained on an older cache starts the next there)."""
+    from hwlib.evaluate import EvalConfig, HwlibLM
+    from hwlib.sample import story_end_ids
+
+    assert story_end_ids(tok) == (tok.eos_id, tok.bos_id)
+    story = tok.encode(" and the cat slept.", bos=False)
+    stop = {"eos": tok.eos_id, "bos": tok.bos_id}[end]
+    script = story + [stop] + tok.encode(" Next story", bos=False) * 3
+    prompt_ids = tok.encode(PROMPT, bos=True)
+    monkeypatch.setattr(model, "generate", scripted(model, script))
+    assert sample(model, tok, PROMPT, 1.0, max_new_tokens=20) == tok.decode(prompt_ids + story)
+    monkeypatch.setattr(model, "generate", scripted(model, script))
+    lm = HwlibLM(model, tok, "tiny")
+    text = lm.complete(PROMPT, EvalConfig(temperature=1.0, top_p=None, max_new_tokens=20), 0)
+    assert text == tok.decode(prompt_ids + story)[len(tok.decode(prompt_ids)):]
+
+
+def test_sample_passes_the_learners_sample_fn(model, tok):
+    calls = []
+
+    def sample_next(logits, temperature, top_k=None, generator=None):
+        calls.append((temperature, top_k))
+        return logits.argmax(-1, keepdim=True)
+
+    text = sample(model, tok, PROMPT, 0.7, 5, max_new_tokens=6, sample_fn=sample_next)
+    assert text == sample(model, tok, PROMPT, 0.0, max_new_tokens=6)
+    assert calls and set(calls) == {(0.7, 5)}

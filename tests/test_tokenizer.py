@@ -118,8 +118,8 @@ def expected_tokens(path: Path, model: Path) -> np.ndarray:
     sp = spm.SentencePieceProcessor(model_file=str(model))
     ids = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():  # blank lines are skipped; every other line starts with BOS
-            ids += [sp.bos_id()] + sp.encode(line.strip())
+        if line.strip():  # blank lines are skipped; every other line is BOS ... EOS
+            ids += [sp.bos_id()] + sp.encode(line.strip()) + [sp.eos_id()]
     return np.array(ids, dtype=np.uint16)
 
 
@@ -131,7 +131,9 @@ def test_tokenize_directory_matches_sentencepiece(corpus, model, tok):
         assert np.array_equal(np.fromfile(b, dtype=np.uint16), expected_tokens(src, model))
     meta = json.loads((out / "metadata.json").read_text())
     entry = {e["token_file"]: e for e in meta["files"]}["a.train.bin"]
-    assert entry["source_file"] == str((corpus / "a.train").resolve())
+    # The course's reader: {"dtype", "files": [{"source", "token_file", "token_count"}]}.
+    assert meta["dtype"] == "uint16" and meta["version"] == tk.CACHE_VERSION
+    assert entry["source"] == str((corpus / "a.train").resolve())
     assert entry["token_count"] == len(expected_tokens(corpus / "a.train", model))
     assert entry["tokenizer_fingerprint"] == tok.fingerprint
     assert entry["source_size"] == (corpus / "a.train").stat().st_size
@@ -168,6 +170,32 @@ def test_cache_reuse_and_invalidation(corpus, tok, model, tmp_path):
     assert {e["tokenizer_fingerprint"] for e in meta["files"]} == {other.fingerprint}
     assert np.array_equal(np.fromfile(bins[0], np.uint16),
                           expected_tokens(corpus / "a.train", other.model_path))
+
+
+@pytest.mark.parametrize("old_keys", [True, False])  # False: only the layout tells them apart
+def test_a_cache_written_the_old_way_is_rebuilt_not_misread(corpus, tok, model, old_keys):
+    """Version 1 wrote BOS only and no layout: such a cache is stale, and the rebuild ends lines
+    with EOS (a block reader would otherwise train on stories that never end)."""
+    bins = tokenize_directory(corpus, tokenizer=tok, workers=1, progress=False)
+    out = corpus / "tokenized"
+    meta = json.loads((out / "metadata.json").read_text())
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    for e in meta["files"]:  # rewrite it as the old version did: BOS-only files, old keys
+        old = np.fromfile(out / e["token_file"], np.uint16)
+        old = old[old != sp.eos_id()]
+        old.tofile(out / e["token_file"])
+        e["token_count"] = len(old)
+        if old_keys:
+            e["source_file"] = e.pop("source")
+        del e["layout"]
+    del meta["version"], meta["layout"], meta["format"]
+    (out / "metadata.json").write_text(json.dumps(meta))
+    tokenize_directory(corpus, tokenizer=tok, workers=1, progress=False)
+    for src, b in zip(sorted(corpus.glob("[abc].*")), bins):
+        ids = np.fromfile(b, dtype=np.uint16)
+        assert np.array_equal(ids, expected_tokens(src, model))
+        assert (ids == sp.eos_id()).sum() == (ids == sp.bos_id()).sum() > 0
+        assert ids[-1] == sp.eos_id()
 
 
 def test_interrupted_run_keeps_finished_files_only(corpus, tok, monkeypatch):

@@ -113,8 +113,9 @@ def test_gradient_accumulation_equals_one_big_batch(tmp_path, stories, tok):
         np.testing.assert_allclose(losses(acc["history"], key), losses(big["history"], key),
                                    rtol=1e-5)
     a, b = (load_checkpoint(s["checkpoint"]).state_dict() for s in (acc, big))
-    for name in a:  # Adam divides by sqrt(v): float rounding in tiny gradients moves ~1e-6
-        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5)
+    for name in a:  # Adam divides by sqrt(v): float rounding in near-zero gradients moves a
+        # weight by up to ~lr * 1e-2 (3e-5 here); a wrong accumulation moves them by ~lr.
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=3e-5)
 
 
 def test_resume_after_a_crash_reproduces_the_uninterrupted_run(tmp_path, stories, tok):
