@@ -164,7 +164,7 @@ def _kill_and_resume(tmp, kills: int, seed: int, rng) -> int:
     same_weights = done.returncode == 0
     if same_weights:
         a, b = (load_checkpoint(s).state_dict()
-                for s in (T.run_paths(cfg)["checkpoint"], straight["checkpoint"]))
+                for s in (T.latest_model_file(cfg), straight["checkpoint"]))
         same_weights = all(torch.equal(a[k], b[k]) for k in a)
     print(f"kill points survived: {len(points)} SIGKILLs (after the metric lines of steps "
           f"{points}) then --auto_resume, checkpoints every {every} of {steps} steps")

@@ -124,8 +124,18 @@ def config_to_flags(cfg) -> list[str]:
     return flags
 
 
+def load_impl(path: str | Path, wanted: dict[str, str]) -> dict[str, Any]:
+    """`--impl FILE`: {keyword: obj} for each name of `wanted` ({name: keyword}) the learner's file
+    defines; says in one line which are the learner's and which stay the kit's."""
+    found = load_names(path, wanted)
+    kit = [n for n in wanted if n not in found]
+    print(f"{path}: using your {', '.join(found) or 'nothing'}"
+          + (f"; the kit's {', '.join(kit)}" if kit else ""))
+    return {wanted[n]: obj for n, obj in found.items()}
+
+
 def load_names(path: str | Path, names: Sequence[str]) -> dict[str, Any]:
-    """The objects a learner's .py file defines under `names` (absent ones left out): `--impl`.
+    """The objects a learner's .py file defines under `names` (absent ones left out).
 
     The file runs as a module named after it (registered, so process pools find its functions)
     with its own folder on sys.path, as the course's scripts import their neighbours.

@@ -6,12 +6,12 @@
             g["lr"] = sched(update + 1)                       # the course's loop
         ...; optimizer.step()
 
-The step convention (the course's run_llama.py, the one place the kit states it): `lr_at_step(s)` is
+The step convention is the course's run_llama.py (the README says it too): `lr_at_step(s)` is
 0-indexed, base * s / W for s < W and the base from s = W on, and the loop sets the lr to
 `scheduler(update + 1)` before each optimizer.step(). So update 1 runs at base/W, update W at the
-base, and no update runs at lr 0 (warmup_steps = 0: the base throughout). The cosine schedule keeps
-the same convention; its last planned update runs at the floor. `StepLR` carries any such schedule
-to code that wants a torch LRScheduler (`sched.step()` after each optimizer.step()).
+base, and no update runs at lr 0 (warmup_steps = 0: the base throughout). The cosine schedule
+keeps the same convention; its last planned update runs at the floor. `StepLR` carries any such
+schedule to code that wants a torch LRScheduler (`sched.step()` after each optimizer.step()).
 """
 
 from __future__ import annotations

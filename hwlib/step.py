@@ -45,6 +45,25 @@ def make_schedule(cfg, total: int, scheduler=None):
     return (scheduler or WarmupLearningRateScheduler)(cfg.lr, warmup)
 
 
+def resume_length(cfg, old: dict, total: int, per_epoch: int, done: int) -> str:
+    """Allow other --epochs/--max_steps on resume where the schedule of the updates done stays
+    the same; returns what changed (for the resume line), raises naming why not."""
+    old_total = min(old.get("max_steps") or math.inf, old.get("epochs", 0) * per_epoch)
+    if old_total == total:
+        return ""
+    was = f"--epochs {old.get('epochs')} --max_steps {old.get('max_steps')}"
+    why = ("cosine decays to its floor at the planned last update, so the lr of the updates "
+           "done would change" if cfg.schedule == "cosine" else
+           "--warmup_ratio would give another warmup" if warmup_of(cfg, total) !=
+           warmup_of(cfg, old_total) else
+           f"{done} updates are done already" if total < done else "")
+    if why:
+        raise ValueError(f"resume file written with {was} ({old_total} updates), now "
+                         f"{total}: {why}; rerun with the same flags, or pick another --run_name")
+    return (f" ({was} -> --epochs {cfg.epochs} --max_steps {cfg.max_steps}: {total} updates in "
+            f"all, was {old_total})")
+
+
 def make_optimizer(model: torch.nn.Module, cfg, total: int, device: torch.device,
                    scheduler=None) -> tuple[torch.optim.AdamW, StepLR]:
     """AdamW (decay on matrices only, fused on CUDA) and its schedule as a torch scheduler:
@@ -93,6 +112,7 @@ class _Forward(torch.nn.Module):
     def __init__(self, net: torch.nn.Module, d: Dist, dtype: str, micro_batches: int):
         super().__init__()
         self.net, self.d, self.dtype, self.left = net, d, dtype, micro_batches
+        self.losses = []  # detached, read only when a gradient turns out non-finite
 
     def forward(self, x: torch.Tensor, targets: torch.Tensor | None = None):
         self.left -= 1
@@ -100,7 +120,10 @@ class _Forward(torch.nn.Module):
         # no_sync only has to cover the forward: DDP decides there whether backward all-reduces.
         with contextlib.nullcontext() if last else self.net.no_sync():
             with autocast_context(self.d.device, self.dtype):
-                return self.net(x, targets)
+                logits, loss = self.net(x, targets)
+        if loss is not None:
+            self.losses.append(loss.detach())
+        return logits, loss
 
 
 def update(net: torch.nn.Module, micro: list, opt: torch.optim.Optimizer, sched,
@@ -116,22 +139,29 @@ def update(net: torch.nn.Module, micro: list, opt: torch.optim.Optimizer, sched,
              for x, y in micro]
     lr = opt.param_groups[0]["lr"]  # set for this update by the scheduler's previous step
     seen = {"norm": math.nan}  # stays NaN when the GradScaler skips the step
+    model = _Forward(net, d, cfg.dtype, len(micro))
 
     def check(optimizer, args, kwargs):
         grads = [p.grad for g in optimizer.param_groups for p in g["params"]
                  if p.grad is not None]
         norm = seen["norm"] = torch.nn.utils.get_total_norm(grads).item() if grads else 0.0
         if not math.isfinite(norm):
-            raise FloatingPointError(f"training gradient norm is {norm} at step {step}; stopped "
-                                     "before that update (checkpoints saved before it are kept)")
+            bad = [v for v in map(float, model.losses) if not math.isfinite(v)]
+            what = f"loss is {bad[0]}" if bad else f"gradient norm is {norm}"
+            raise FloatingPointError(f"training {what} at step {step}; stopped before that "
+                                     "update (checkpoints saved before it are kept)")
 
     handle = opt.register_step_pre_hook(check)
     try:
-        model = _Forward(net, d, cfg.dtype, len(micro))
         if train_step is _REFERENCE:
             loss = train_step(model, opt, sched, micro, cfg.grad_clip, scaler=scaler)
         else:
             loss = train_step(model, opt, sched, micro, cfg.grad_clip)
+    except RuntimeError as e:  # e.g. AdamW at lr 1e38: its step size overflows float32
+        if "overflow" not in str(e):
+            raise
+        raise FloatingPointError(f"training overflowed at step {step} ({e}); lower --lr (now "
+                                 f"{cfg.lr:g})") from None
     finally:
         handle.remove()
     loss = float(loss)

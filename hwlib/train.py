@@ -30,16 +30,16 @@ from tqdm.auto import tqdm
 
 from hwlib.checkpoint import load_checkpoint, load_resume, save_checkpoint, save_resume
 from hwlib.checkpoint import Progress, set_rng_state
-from hwlib.cli import config_parser, flag, from_namespace, load_names
+from hwlib.cli import config_parser, flag, from_namespace, load_impl
 from hwlib.data import load_split, micro_batches, prefetch
 from hwlib.metrics import MetricSinks, metric_line, peak_flops
 from hwlib.model import Llama, LlamaConfig
 from hwlib.distributed import Dist, init_distributed, train_dtype
 from hwlib.sample import GenerateConfig, write_samples
-from hwlib.step import evaluate_loss, make_optimizer, update, warmup_of  # noqa: F401 (bench)
+from hwlib.step import evaluate_loss, make_optimizer, resume_length, update  # noqa: F401
 from hwlib.step import train_step as kit_train_step
-from hwlib.step import watch_divergence
-from hwlib.tokenizer import Tokenizer, check_vocab, load_tokenizer
+from hwlib.step import warmup_of, watch_divergence
+from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer, load_tokenizer
 from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, pick_device
 from hwlib.utils import require_file, set_seed
 
@@ -78,8 +78,9 @@ class TrainConfig:
     pretrained_model_path: str | None = flag(
         None, "pretrain: start from it if the file exists; generate: the model (default: this "
         "run's final)", name="pretrained-model-path")  # the course spells this one with hyphens
-    max_sentence_len: int | None = flag(None, "the tokenizer's max length in tokens: longer "
-                                        "prompts are truncated (None: no limit)")
+    # The course reads it in generation only (its pretraining tokenizes with no limit).
+    max_sentence_len: int | None = flag(None, "the tokenizer's max length in tokens: a longer "
+                                        "prompt is cut to it (None: no limit)")
     # The course's pretraining wrapper never applies it (its model's own dropout is 0.0): kept
     # so the course's command lines run; the model's dropout is --dropout.
     hidden_dropout_prob: float = flag(0.3, "the course's classifier-head dropout; pretraining "
@@ -114,9 +115,8 @@ class StopTraining(Exception):
     """Raise from a callback to end training after the current update, checkpoints saved."""
 
 
-# A resumed run must share these with the run that wrote the resume file, else it could not
-# reproduce the uninterrupted run. --epochs and --max_steps may grow where the schedule allows it
-# (_resume_length).
+# A resumed run shares these with the run that wrote the resume file, else it could not reproduce
+# the uninterrupted run (--epochs and --max_steps: see step.resume_length).
 _RESUME_KEYS = ("data_path", "block_size", "batch_size", "lr", "warmup_steps", "warmup_ratio",
                 "seed", "model_config", "dropout", "schedule", "min_lr_ratio", "weight_decay",
                 "grad_clip")
@@ -135,7 +135,7 @@ def parse_configs(argv: list[str] | None = None) -> tuple[TrainConfig, GenerateC
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """TrainConfig from command-line flags (generate-only flags are accepted and left out)."""
+    """TrainConfig from command-line flags (generate-only ones are accepted and left out)."""
     return parse_configs(argv)[0]
 
 
@@ -205,11 +205,8 @@ def latest_model_file(cfg: TrainConfig) -> Path | None:
 
 
 def run_paths(cfg: TrainConfig) -> dict[str, Path]:
-    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics.
-
-    "checkpoint" is the model file of a run that completes all --epochs (the course's name);
-    a run that stops sooner names it after what it holds (`model_file`, the summary says which).
-    """
+    """Where a run writes: its folder, checkpoints (final, best on val, resume) and metrics;
+    "checkpoint" as a run completing --epochs names it (one that stops sooner: `model_file`)."""
     run_dir = Path(cfg.out_dir) / cfg.run_name
     return {"run_dir": run_dir, "checkpoint": model_file(cfg, cfg.epochs),
             "best_checkpoint": run_dir / f"{cfg.run_name}-best.pt",
@@ -247,24 +244,6 @@ class _Run:
     stuck: int = 0  # updates in a row, after warmup, at or above the uniform-guess loss
 
 
-def _resume_length(cfg: TrainConfig, old: dict, total: int, per_epoch: int, done: int) -> str:
-    """Allow other --epochs/--max_steps on resume when the schedule allows it; what changed."""
-    old_total = min(old.get("max_steps") or math.inf, old.get("epochs", 0) * per_epoch)
-    if old_total == total:
-        return ""
-    was = f"--epochs {old.get('epochs')} --max_steps {old.get('max_steps')}"
-    why = ("cosine decays to its floor at the planned last update, so the lr of the updates "
-           "done would change" if cfg.schedule == "cosine" else
-           "--warmup_ratio would give another warmup" if warmup_of(cfg, total) !=
-           warmup_of(cfg, old_total) else
-           f"{done} updates are done already" if total < done else "")
-    if why:
-        raise ValueError(f"resume file written with {was} ({old_total} updates), now "
-                         f"{total}: {why}; rerun with the same flags, or pick another --run_name")
-    return (f" ({was} -> --epochs {cfg.epochs} --max_steps {cfg.max_steps}: {total} updates in "
-            f"all, was {old_total})")
-
-
 def _start(cfg: TrainConfig, callbacks: list, d: Dist, scheduler=None, train_step=None,
            attention_fn=None) -> _Run:
     """Everything before the first update: data, model, optimizer, and the resume file if any."""
@@ -298,7 +277,7 @@ def _start(cfg: TrainConfig, callbacks: list, d: Dist, scheduler=None, train_ste
     p = Progress()
     if resume is not None:
         p = Progress(**{f.name: resume[f.name] for f in dataclasses.fields(Progress)})
-        changed = _resume_length(cfg, resume["train_config"], total, per_epoch, p.step)
+        changed = resume_length(cfg, resume["train_config"], total, per_epoch, p.step)
         opt.load_state_dict(resume["optimizer"])
         sched.load_state_dict(resume["scheduler"])
         scaler.load_state_dict(resume["scaler"])
@@ -423,10 +402,8 @@ def train(cfg: TrainConfig, callbacks: Iterable[Callable[[dict], None]] = (), *,
 
     A callback may raise StopTraining to end after that update (checkpoints written first).
     A learner's code runs in place of the kit's: `scheduler`, a class with the course's API
-    (`WarmupLearningRateScheduler(base_lr, warmup_steps)`, called as `scheduler(update + 1)`);
-    `train_step(model, optimizer, scheduler, micro_batches, grad_clip) -> float`, the update
-    (hwlib.step.train_step is the kit's); `attention_fn`, the model's
-    `compute_query_key_value_scores` (see hwlib.model.Llama).
+    (`WarmupLearningRateScheduler(base_lr, warmup_steps)`); `train_step`, the update (the
+    contract of hwlib.step.train_step); `attention_fn`, `compute_query_key_value_scores`.
     """
     d = init_distributed(cfg.use_gpu)
     try:
@@ -481,40 +458,35 @@ def _summary(run: _Run, stopped: bool, seconds: float, start_step: int) -> dict:
 
 # ----------------------------------------------------------------------------------------- CLI
 def generate(cfg: TrainConfig, gen: GenerateConfig | None = None, **learner) -> list[Path]:
-    """--option generate: the greedy and temperature-0.5 texts of --pretrained-model-path.
-
-    Without it: this run's latest model file, else the course's released 42M model. `learner`
-    may hold sample_fn / attention_fn, a learner's code (see hwlib.sample.write_samples).
-    """
+    """--option generate: the greedy and temperature-0.5 texts of --pretrained-model-path (else
+    this run's model file, else the course's 42M); `learner`: sample_fn and/or attention_fn."""
     path = cfg.pretrained_model_path or latest_model_file(cfg)
     if path is None:
         path = require_file(DEFAULT_CHECKPOINT, "checkpoint")
-    return write_samples(path, cfg.tokenizer, gen or GenerateConfig(), cfg.seed,
-                         pick_device(cfg.use_gpu), **learner)
+    gen = gen or GenerateConfig()
+    if cfg.max_sentence_len:  # the course's Tokenizer(max_sentence_len) cuts the prompt's tokens
+        tok = checkpoint_tokenizer(path, cfg.tokenizer)
+        ids = tok.encode(gen.prompt)  # BOS first, as the model sees it
+        if len(ids) > cfg.max_sentence_len:
+            gen = dataclasses.replace(gen, prompt=tok.decode(ids[: cfg.max_sentence_len]))
+            print(f"prompt cut to {cfg.max_sentence_len} tokens (--max_sentence_len): "
+                  f"{gen.prompt!r}")
+    return write_samples(path, cfg.tokenizer, gen, cfg.seed, pick_device(cfg.use_gpu),
+                         **learner)
 
 
-# What --impl takes from a learner's file, by name, and the keyword it is passed as.
-IMPL_NAMES = {"WarmupLearningRateScheduler": "scheduler", "train_step": "train_step",
-              "compute_query_key_value_scores": "attention_fn", "sample_next": "sample_fn"}
-
-
-def load_impl(path: str, option: str) -> dict:
-    """The learner's functions in `path` as keywords of train() (pretrain) or generate()."""
-    found = load_names(path, IMPL_NAMES)
-    used = ("sample_next", "compute_query_key_value_scores") if option == "generate" else \
-        ("WarmupLearningRateScheduler", "train_step", "compute_query_key_value_scores")
-    mine = [n for n in used if n in found]
-    kit = [n for n in used if n not in found]
-    print(f"{path}: using your {', '.join(mine) or 'nothing'}"
-          + (f"; the kit's {', '.join(kit)}" if kit else ""))
-    return {IMPL_NAMES[n]: found[n] for n in mine}
+# What --impl takes from a learner's file, by name: the keyword train() / generate() pass it as.
+IMPL_PRETRAIN = {"WarmupLearningRateScheduler": "scheduler", "train_step": "train_step",
+                 "compute_query_key_value_scores": "attention_fn"}
+IMPL_GENERATE = {"sample_next": "sample_fn", "compute_query_key_value_scores": "attention_fn"}
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags, then pretrain or generate; bad input exits with a one-line error."""
     cfg, gen = parse_configs(argv)
     try:
-        learner = load_impl(cfg.impl, cfg.option) if cfg.impl else {}
+        wanted = IMPL_PRETRAIN if cfg.option == "pretrain" else IMPL_GENERATE
+        learner = load_impl(cfg.impl, wanted) if cfg.impl else {}
         if cfg.option == "pretrain":
             train(cfg, **learner)
         else:  # the course's one script also samples

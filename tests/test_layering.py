@@ -25,7 +25,7 @@ STAGES = [
     ("scale",),
     ("tokenizer",),
     ("data",),
-    ("model", "schedule", "metrics"),
+    ("model", "schedule", "metrics", "step"),
     ("checkpoint",),
     ("sample",),
     ("train", "plot"),

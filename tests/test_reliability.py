@@ -338,7 +338,7 @@ def assert_same_run(cfg: TrainConfig, straight: dict) -> None:
     lines = [json.loads(s) for s in paths["metrics"].read_text().splitlines()]
     assert [m["step"] for m in lines] == list(range(1, STEPS + 1))
     assert [m["loss"] for m in lines] == straight["losses"]  # exact, not approximately
-    final = load_checkpoint(paths["checkpoint"]).state_dict()
+    final = load_checkpoint(T.latest_model_file(cfg)).state_dict()
     assert all(torch.equal(final[k], straight["weights"][k]) for k in final)
 
 
@@ -624,5 +624,49 @@ def test_inf_loss_stops_at_that_step_and_keeps_the_last_good_checkpoint(
         main(cli_flags(cfg))
     assert f"loss is inf at step {bad_step};" in one_line(e)
     assert resume_step(cfg) == SAVE_EVERY  # the last save before the bad step, still loadable
-    assert not T.run_paths(cfg)["checkpoint"].exists()  # no final file with broken weights
+    assert T.latest_model_file(cfg) is None  # no model file with broken weights
     record("non-finite losses stopped at the named step", 1)
+
+
+# ------------------------------------------------------- issue 12: bad lr, divergence, resume
+@pytest.mark.parametrize("lr", ["0", "-1e-3", "nan", "inf"])
+def test_lr_must_be_positive_and_finite(data, tmp_path, record, lr):
+    with pytest.raises(SystemExit) as e:
+        main([*cli_flags(run_config(tmp_path, data)), f"--lr={lr}"])
+    assert f"--lr {float(lr)}: the learning rate must be a positive number" in one_line(e)
+    record("bad learning rates refused", 1)
+
+
+@pytest.mark.parametrize("lr", [1e6, 1e38])
+def test_a_diverging_run_stops_at_the_named_step(data, tmp_path, record, lr):
+    """lr 1e6 pins the loss at ln V; 1e38 overflows the weights: both stop, in one line."""
+    cfg = run_config(tmp_path, data, lr=lr, max_steps=60, warmup_steps=0, schedule="constant",
+                     diverge_window=8, save_every=100)
+    with pytest.raises(SystemExit) as e:
+        main(cli_flags(cfg))
+    msg = one_line(e)
+    assert any(w in msg for w in ("diverged", "is nan", "is inf", "overflowed")), msg
+    step = int(msg.split("at step ")[1].split()[0].strip(":;"))
+    assert step < 60 and T.latest_model_file(cfg) is None  # stopped; no model file written
+    record("diverging runs stopped at the named step", 1)
+
+
+def test_auto_resume_may_run_longer_where_the_schedule_allows_it(data, tmp_path, record,
+                                                                 capsys):
+    kw = {"schedule": "constant", "warmup_steps": 2, "save_every": 100}
+    straight = train(run_config(tmp_path / "straight", data, max_steps=5, **kw))
+    short = run_config(tmp_path / "short", data, max_steps=3, **kw)
+    train(short)
+    longer = train(dataclasses.replace(short, max_steps=5, auto_resume=True))
+    assert "--epochs 1 --max_steps 3 -> --epochs 1 --max_steps 5: 5 updates in all, was 3" in \
+        capsys.readouterr().out
+    assert [m["loss"] for m in longer["history"]] == [m["loss"] for m in straight["history"]]
+    cos = run_config(tmp_path / "cos", data, max_steps=3, warmup_steps=2, schedule="cosine")
+    train(cos)
+    with pytest.raises(ValueError, match="cosine decays to its floor"):
+        train(dataclasses.replace(cos, max_steps=5, auto_resume=True))
+    for change, what in (({"block_size": 16}, "--block_size 32, now 16"),
+                         ({"model_config": "260K"}, "--model_config 'tiny', now '260K'")):
+        with pytest.raises(ValueError, match=what):
+            train(dataclasses.replace(short, auto_resume=True, **change))
+    record("longer resumed runs equal the straight run", 1)

@@ -431,40 +431,6 @@ def test_impl_file_plugs_the_learners_code_in(tmp_path, stories, tok, capsys):
         ["--option", "pretrain", *config_to_flags(cfg)])
 
 
-# --- issue 12 items 15 and 20 ------------------------------------------------------------------
-@pytest.mark.parametrize("lr", ["0", "-1e-3", "nan", "inf"])
-def test_lr_must_be_positive_and_finite(tmp_path, stories, tok, lr):
-    cfg = config(tmp_path, stories, tok)
-    msg = one_line_exit(["--option", "pretrain", *config_to_flags(cfg), f"--lr={lr}"])
-    assert f"--lr {float(lr)}: the learning rate must be a positive number" in msg
-
-
-def test_a_diverging_run_stops_at_the_named_step(tmp_path, stories, tok):
-    cfg = config(tmp_path, stories, tok, lr=1e6, max_steps=40, diverge_window=5, val_path=None)
-    msg = one_line_exit(["--option", "pretrain", *config_to_flags(cfg)])
-    assert "diverged at step" in msg and "ln(vocab size) = 6.238" in msg
-    step = int(msg.split("diverged at step ")[1].split(":")[0])
-    assert step < 40  # it stopped, and did not write a final model
-    assert T.latest_model_file(cfg) is None
-
-
-def test_resume_may_run_longer_where_the_schedule_allows_it(tmp_path, stories, tok, capsys):
-    kw = {"val_path": None, "warmup_steps": 2}
-    straight = train(config(tmp_path, stories, tok, run_name="straight", max_steps=5, **kw))
-    short = config(tmp_path, stories, tok, max_steps=3, **kw)
-    train(short)
-    longer = train(dataclasses.replace(short, max_steps=5, auto_resume=True))
-    assert "--epochs 1 --max_steps 3 -> --epochs 1 --max_steps 5: 5 updates in all, was 3" in \
-        capsys.readouterr().out
-    assert losses(longer["history"]) == losses(straight["history"])
-    cos = config(tmp_path, stories, tok, max_steps=3, schedule="cosine", run_name="cos", **kw)
-    train(cos)
-    with pytest.raises(ValueError, match="cosine decays to its floor"):
-        train(dataclasses.replace(cos, max_steps=5, auto_resume=True))
-    with pytest.raises(ValueError, match="written with --block_size 32, now 16"):
-        train(dataclasses.replace(short, block_size=16, auto_resume=True))
-
-
 # --- issue 16: the model file is named after what it holds --------------------------------------
 def test_model_file_is_named_after_the_epochs_it_holds(tmp_path, tok):
     small = tmp_path / "small"
