@@ -83,6 +83,9 @@ def _load_weights(model: Llama, state: dict, source) -> Llama:
     return model
 
 
+_DEFAULTED = ("layer_norm_eps", "norm_eps", "dropout", "rope_theta", "multiple_of", "max_seq_len")
+
+
 def config_from_model_args(args, source) -> LlamaConfig:
     """The kit's LlamaConfig from a course / llama2.c / hwlib `model_args` mapping.
 
@@ -99,8 +102,14 @@ def config_from_model_args(args, source) -> LlamaConfig:
             continue
         if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= limit:
             raise CheckpointError(f"{source}: model_args {k}={v!r} is not a size in 1..{limit}")
+    for k in ("layer_norm_eps", "norm_eps", "dropout", "rope_theta"):  # None: the default
+        v = args.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not math.isfinite(v) or v < 0 or (k == "dropout" and v >= 1)):
+            raise CheckpointError(f"{source}: model_args {k}={v!r} is not a usable number")
     fields = {f.name for f in dataclasses.fields(LlamaConfig)}
-    known = {k: v for k, v in args.items() if k in fields or k == "norm_eps"}
+    known = {k: v for k, v in args.items()
+             if (k in fields or k == "norm_eps") and not (v is None and k in _DEFAULTED)}
     try:  # inconsistent sizes (heads that do not divide dim...) end here
         return LlamaConfig.from_dict(known)
     except (ValueError, TypeError, ArithmeticError) as e:

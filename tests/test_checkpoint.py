@@ -152,6 +152,14 @@ def test_missing_required_model_args_are_named_and_extra_ones_ignored(tmp_path):
     torch.save({"model": model.state_dict(), "model_args": args}, tmp_path / "extra.pt")
     x = tokens()
     assert torch.equal(load_checkpoint(tmp_path / "extra.pt")(x)[0], model(x)[0])
+    for key, value in [("dropout", "0.1"), ("layer_norm_eps", float("nan")), ("rope_theta", -1.0)]:
+        torch.save({"model": model.state_dict(), "model_args": {**args, key: value}},
+                   tmp_path / "odd.pt")
+        with pytest.raises(CheckpointError, match=f"odd.pt: model_args {key}=.* not a usable"):
+            load_checkpoint(tmp_path / "odd.pt")
+    nones = {**args, "layer_norm_eps": None, "max_seq_len": None}  # None: the default
+    torch.save({"model": model.state_dict(), "model_args": nones}, tmp_path / "none.pt")
+    assert load_checkpoint(tmp_path / "none.pt").config.max_seq_len == LlamaConfig().max_seq_len
     del args["dim"], args["n_layers"]
     torch.save({"model": model.state_dict(), "model_args": args}, tmp_path / "lacks.pt")
     with pytest.raises(CheckpointError, match=r"lacks.pt: model_args lacks \['dim', 'n_layers'\]"):
