@@ -10,8 +10,8 @@ The step convention is the course's run_llama.py (the README says it too): `lr_a
 0-indexed, base * s / W for s < W and the base from s = W on, and the loop sets the lr to
 `scheduler(update + 1)` before each optimizer.step(). So update 1 runs at base/W, update W at the
 base, and no update runs at lr 0 (warmup_steps = 0: the base throughout). The cosine schedule
-keeps the same convention; its last planned update runs at the floor. `StepLR` carries any such
-schedule to code that wants a torch LRScheduler (`sched.step()` after each optimizer.step()).
+keeps the same convention; its last planned update runs at the floor. `TorchSchedule` carries any
+such schedule to code that wants a torch LRScheduler (`sched.step()` after optimizer.step()).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class WarmupCosineScheduler(WarmupLearningRateScheduler):
         return self.base_lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * cosine)
 
 
-class StepLR(LRScheduler):
+class TorchSchedule(LRScheduler):
     """A torch LRScheduler that runs update k at `schedule(k)` (the course's convention).
 
     `last_epoch` counts the updates done, s; the optimizer's lr is schedule(s + 1), set at

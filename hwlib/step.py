@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from hwlib.data import TokenBlocks
 from hwlib.distributed import Dist
-from hwlib.schedule import StepLR, WarmupCosineScheduler, WarmupLearningRateScheduler
+from hwlib.schedule import TorchSchedule, WarmupCosineScheduler, WarmupLearningRateScheduler
 from hwlib.schedule import warmup_steps_from_ratio
 from hwlib.utils import autocast_context
 
@@ -65,14 +65,14 @@ def resume_length(cfg, old: dict, total: int, per_epoch: int, done: int) -> str:
 
 
 def make_optimizer(model: torch.nn.Module, cfg, total: int, device: torch.device,
-                   scheduler=None) -> tuple[torch.optim.AdamW, StepLR]:
+                   scheduler=None) -> tuple[torch.optim.AdamW, TorchSchedule]:
     """AdamW (decay on matrices only, fused on CUDA) and its schedule as a torch scheduler:
     update k runs at schedule(k), as in the course's loop (see hwlib.schedule)."""
     ps = [p for p in model.parameters() if p.requires_grad]
     groups = [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": cfg.weight_decay},
               {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
     opt = torch.optim.AdamW(groups, lr=cfg.lr, fused=device.type == "cuda")
-    return opt, StepLR(opt, make_schedule(cfg, total, scheduler))
+    return opt, TorchSchedule(opt, make_schedule(cfg, total, scheduler))
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler,

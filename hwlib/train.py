@@ -87,7 +87,7 @@ class TrainConfig:
                                       "ignores it, as the course's does (see --dropout)")
     # --- hwlib's additions ---
     model_config: str = flag("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
-    dropout: float = flag(0.0, "dropout of a fresh model (the course's hidden_dropout_prob: 0)")
+    dropout: float = flag(0.0, "dropout of a fresh model (the course's fresh model: 0.0)")
     tokenizer: str | None = flag(None, "SentencePiece .model (default: data/llama2's, or for "
                                  "generate the checkpoint's own)")
     max_steps: int = flag(0, "stop after this many updates (0: run all epochs)")

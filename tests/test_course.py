@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from hwlib import train as T
-from hwlib.schedule import StepLR, WarmupLearningRateScheduler
+from hwlib.schedule import TorchSchedule, WarmupLearningRateScheduler
 
 NOT_DATA = object()  # a default that points at data: the kit's bundled files instead
 
@@ -92,7 +92,7 @@ def test_scheduler_sequence_and_loop_convention():
     assert [s.lr_at_step(i) for i in range(7)] == COURSE_SEQUENCE
     assert [s(i) for i in range(7)] == COURSE_SEQUENCE
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched, seen = StepLR(opt, s), []
+    sched, seen = TorchSchedule(opt, s), []
     for _ in COURSE_UPDATE_LRS:
         seen.append(opt.param_groups[0]["lr"])
         opt.step()

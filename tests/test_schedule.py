@@ -1,4 +1,4 @@
-"""Learning-rate schedules: the course's API and convention, the cosine floor, resume via StepLR."""
+"""Schedules: the course's API and convention, the cosine floor, resume via TorchSchedule."""
 
 import io
 import math
@@ -8,7 +8,7 @@ import torch
 
 from hwlib.checks import check_scheduler
 from hwlib.schedule import (
-    StepLR,
+    TorchSchedule,
     WarmupCosineScheduler,
     WarmupLearningRateScheduler,
     warmup_steps_from_ratio,
@@ -22,9 +22,9 @@ def make_optimizer() -> torch.optim.Optimizer:
 
 
 def lrs(schedule, n: int) -> list[float]:
-    """The lr each of the first n optimizer updates ran at, through StepLR."""
+    """The lr each of the first n optimizer updates ran at, through TorchSchedule."""
     opt = make_optimizer()
-    sched = StepLR(opt, schedule)
+    sched = TorchSchedule(opt, schedule)
     out = []
     for _ in range(n):
         out.append(opt.param_groups[0]["lr"])
@@ -67,7 +67,7 @@ def test_cosine_reaches_floor_at_total_steps():
 def test_resume_from_state_dict_continues_the_same_lrs(make):
     straight = lrs(make(), 25)
     opt = make_optimizer()
-    sched = StepLR(opt, make())
+    sched = TorchSchedule(opt, make())
     for _ in range(12):
         opt.step()
         sched.step()
@@ -78,11 +78,11 @@ def test_resume_from_state_dict_continues_the_same_lrs(make):
     for build_first in (True, False):  # scheduler built before or after loading the optimizer
         opt2 = make_optimizer()
         if build_first:
-            sched2 = StepLR(opt2, make())
+            sched2 = TorchSchedule(opt2, make())
             opt2.load_state_dict(ckpt["opt"])
         else:
             opt2.load_state_dict(ckpt["opt"])
-            sched2 = StepLR(opt2, make())
+            sched2 = TorchSchedule(opt2, make())
         sched2.load_state_dict(ckpt["sched"])
         resumed = []
         for _ in range(13):

@@ -216,6 +216,26 @@ def test_generate_option_writes_both_files(trained, tmp_path, capsys):
     assert "loaded" in capsys.readouterr().out
 
 
+def test_generate_cuts_the_prompt_and_runs_the_learners_sampler(trained, tok, tmp_path, capsys):
+    _, summary = trained
+    impl = tmp_path / "sampler.py"  # the learner's next-token function: always token 42
+    impl.write_text("import torch\n"
+                    "def sample_next(logits, temperature, top_k=None, generator=None):\n"
+                    "    return torch.full((logits.size(0), 1), 42, dtype=torch.long)\n")
+    low, high = tmp_path / "low.txt", tmp_path / "high.txt"
+    main(["--option", "generate", "--pretrained-model-path", summary["best_checkpoint"],
+          "--generated_sentence_low_temp_out", str(low), "--impl", str(impl),
+          "--generated_sentence_high_temp_out", str(high), "--max_new_tokens", "5",
+          "--max_sentence_len", "3", "--tokenizer", str(tok)])
+    out = capsys.readouterr().out
+    t = hwlib.tokenizer.Tokenizer(tok)
+    cut = t.decode(t.encode(GenerateConfig().prompt)[:3])  # BOS and two pieces
+    assert f"prompt cut to 3 tokens (--max_sentence_len): {cut!r}" in out
+    assert "using your sample_next; the kit's compute_query_key_value_scores" in out
+    want = t.decode(t.encode(cut)[1:] + [42] * 5)
+    assert low.read_text().strip() == want.strip() and high.read_text().strip() == want.strip()
+
+
 def test_ddp_two_processes_match_one_process(tmp_path, stories, tok):
     cfg = config(tmp_path, stories, tok, micro_batch_size=2, max_steps=3, run_name="one",
                  prefetch=0)
@@ -391,6 +411,7 @@ class LateScheduler(CourseScheduler):  # off by one: (step - 1) / W
         return super().lr_at_step(max(step - 1, 0))
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")
 def test_learner_scheduler_and_train_step_run_in_the_trainer(tmp_path, stories, tok):
     kw = {"max_steps": 4, "warmup_steps": 3, "grad_clip": 0.5, "val_path": None}
     ref = train(config(tmp_path, stories, tok, run_name="ref", **kw))
@@ -405,9 +426,20 @@ def test_learner_scheduler_and_train_step_run_in_the_trainer(tmp_path, stories, 
     late = train(config(tmp_path, stories, tok, run_name="late", **kw), scheduler=LateScheduler)
     assert late["history"][0]["lr"] == 0.0
     assert losses(late["history"])[1:] != pytest.approx(losses(ref["history"])[1:], rel=1e-4)
-    wrong = train(config(tmp_path, stories, tok, run_name="wrong", **kw), train_step=scheduler_per_micro_batch)
+    wrong = train(config(tmp_path, stories, tok, run_name="wrong", **kw),
+                  train_step=scheduler_per_micro_batch)
     assert losses(wrong["history"])[0] == pytest.approx(losses(ref["history"])[0])
     assert losses(wrong["history"])[1:] != pytest.approx(losses(ref["history"])[1:], rel=1e-4)
+    # The learner's attention runs in every layer: a mask forgotten changes the very first loss.
+    unmasked = train(config(tmp_path, stories, tok, run_name="unmasked", **kw),
+                     attention_fn=no_mask_attention)
+    assert losses(unmasked["history"])[0] != pytest.approx(losses(ref["history"])[0], rel=1e-4)
+
+
+def no_mask_attention(self, query, key, value):
+    """A classic mistake: no causal mask (each position sees the tokens it must predict)."""
+    scores = query @ key.transpose(-2, -1) / math.sqrt(query.size(-1))
+    return self.attn_dropout(torch.softmax(scores, dim=-1)) @ value
 
 
 def test_impl_file_plugs_the_learners_code_in(tmp_path, stories, tok, capsys):
