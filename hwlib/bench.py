@@ -3,14 +3,14 @@
     python -m hwlib.bench <name> [options]     # e.g. python -m hwlib.bench preprocess
 
 Each benchmark is a `main(argv)`-style function in a themed module (bench_model, bench_data,
-bench_reliability); a new one is one entry in BENCHMARKS.
+bench_reliability, bench_gpu, bench_demo); a new one is one entry in BENCHMARKS.
 """
 
 from __future__ import annotations
 
 import sys
 
-from hwlib import bench_data, bench_model, bench_reliability
+from hwlib import bench_data, bench_demo, bench_gpu, bench_model, bench_reliability
 
 BENCHMARKS = {
     "generate": bench_model.bench_generate,
@@ -20,17 +20,11 @@ BENCHMARKS = {
     "preprocess": bench_data.bench_preprocess,
     "scale": bench_data.bench_scale,
     "reliability": bench_reliability.bench_reliability,
+    "gpu": bench_gpu.main,  # every GPU figure and check: gpu-report.json + .md
+    "demo": bench_demo.main,  # the demo's stages and 1 vs 2 threads, idle and beside a CPU hog
 }
 
 
-def bench_gpu(argv: list[str]) -> None:
-    """Every GPU figure and check in one command (hwlib/bench_gpu.py): gpu-report.json + .md."""
-    from hwlib.bench_gpu import main as gpu_main
-
-    gpu_main(argv)
-
-
-BENCHMARKS["gpu"] = bench_gpu
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -164,8 +164,8 @@ def _compiled_vs_eager(model: Llama, x, eager, backend: str) -> dict:
 def _kv_cache(model: Llama, prompt: torch.Tensor, new_tokens: int) -> list[dict]:
     """Greedy text with the cache equals text recomputed from scratch each step, and the
     cache's logits, one token at a time, equal one full forward pass over the same tokens."""
-    cached = model.generate(prompt, new_tokens, use_cache=True)
-    recomputed = model.generate(prompt, new_tokens, use_cache=False)
+    cached = model.generate(prompt, new_tokens, 0.0, use_cache=True)
+    recomputed = model.generate(prompt, new_tokens, 0.0, use_cache=False)
     same, first, tie = torch.equal(cached, recomputed), None, False
     if not same:  # fine only where the two best tokens were tied to float precision
         first = int((cached != recomputed).any(0).nonzero()[0])
@@ -227,7 +227,8 @@ def generation(preset: str, device: torch.device, dtypes: tuple, batches: tuple,
             prompt = torch.randint(0, model.config.vocab_size, (batch, prompt_len), generator=g)
             prompt = prompt.to(device)
             out = {}
-            fns = {"hwlib": lambda: out.__setitem__("hwlib", model.generate(prompt, new_tokens))}
+            fns = {"hwlib": lambda: out.__setitem__(
+                "hwlib", model.generate(prompt, new_tokens, 0.0))}
             if hf is not None:
                 mask = torch.ones_like(prompt)
                 fns["transformers"] = lambda: out.__setitem__("transformers", hf.generate(

@@ -4,7 +4,8 @@
     logits, loss = model(tokens, targets)          # (B, T, vocab_size); mean CE, or None
 
 Weight names are the course's (`compute_query`, ...); hwlib.checkpoint loads and saves them (and
-llama2.c's and transformers' names). Speed: `python -m hwlib.bench generate` (or train-step).
+llama2.c's and transformers' names). The CPU fast paths (oneDNN linears, packed decoding weights)
+live in hwlib.kernels. Speed: `python -m hwlib.bench generate` (or train-step).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from hwlib.kernels import LayerCache, Linear  # noqa: F401  (re-exported: the model's parts)
+from hwlib.kernels import packed_mm as _mm
 
 # PyTorch >= 2.5 broadcasts key/value heads inside SDPA; older versions need an explicit repeat.
 _SDPA_GQA = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 5)
@@ -101,8 +105,10 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        if hasattr(F, "rms_norm"):  # one fused kernel (PyTorch >= 2.4) instead of six passes
+            xf = F.rms_norm(x.float(), (x.size(-1),), eps=self.eps)
+        else:
+            xf = x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
         return xf.type_as(x) * self.weight
 
 
@@ -118,10 +124,11 @@ def apply_rotary_emb(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
 
     Meta's and llama2.c's convention; transformers rotates halves (i, i + head_dim/2) instead.
     """
-    x_even, x_odd = x.float().unflatten(-1, (-1, 2)).unbind(-1)  # (B, T, heads, head_dim // 2)
-    cos, sin = cos[:, None, :], sin[:, None, :]  # (T, 1, head_dim // 2), broadcast over heads
-    out = torch.stack((x_even * cos - x_odd * sin, x_even * sin + x_odd * cos), dim=-1)
-    return out.flatten(-2).type_as(x)
+    # (a + ib)(cos + i sin) = (a cos - b sin) + i (a sin + b cos): one complex product rotates
+    # every pair in a single pass (as in Meta's reference code) instead of eight.
+    pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, T, heads, head_dim / 2)
+    angles = torch.complex(cos, sin)[:, None, :]  # (T, 1, head_dim // 2), broadcast over heads
+    return torch.view_as_real(pairs * angles).flatten(-2).type_as(x)
 
 
 def apply_rotary_emb_qk(query: torch.Tensor, key: torch.Tensor, head_dim: int, max_seq_len: int,
@@ -170,28 +177,6 @@ def compute_query_key_value_scores(query: torch.Tensor, key: torch.Tensor, value
     scores = scores.masked_fill(future, float("-inf"))
     probs = F.dropout(F.softmax(scores.float(), dim=-1).type_as(query), dropout_p, training)
     return probs @ value  # (B, n_heads, Tq, head_dim)
-
-
-class Linear(nn.Linear):
-    """nn.Linear without bias, plus a faster CPU path for the few rows of token-by-token decoding.
-
-    PyTorch's CPU BLAS runs a (few rows) x weight^T product on one thread; cut into k blocks of
-    output rows it becomes a batched matmul over all cores (~1.6x faster decoding on 2 cores).
-    """
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__(in_features, out_features, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu":  # checked first: GPUs and torch.compile see a plain linear
-            return F.linear(x, self.weight)
-        rows = x.numel() // self.in_features
-        k = math.gcd(self.out_features, max(8, 2 * torch.get_num_threads()))
-        if rows > 16 or k == 1:
-            return F.linear(x, self.weight)
-        w = self.weight.reshape(k, -1, self.in_features).transpose(1, 2)  # (k, in, out / k)
-        y = torch.matmul(x.reshape(rows, self.in_features), w)  # (k, rows, out / k)
-        return y.transpose(0, 1).reshape(*x.shape[:-1], self.out_features)
 
 
 class Attention(nn.Module):
@@ -268,25 +253,31 @@ class Attention(nn.Module):
         return F.scaled_dot_product_attention(
             query, key, value, attn_mask=mask, dropout_p=p, is_causal=Tq == Tk > 1, **gqa)
 
-    def forward(self, x, cos, sin, cache=None, start_pos: int = 0) -> torch.Tensor:
+    def forward(self, x, cos, sin, cache: LayerCache | None = None,
+                start_pos: int = 0) -> torch.Tensor:
         if self.forward_fn is not None:  # the learner's whole forward pass: positions 0..T-1 only
             if cache is not None or start_pos:
                 raise ValueError("a learner's attention forward has no KV cache: use_cache=False")
             return self.forward_fn(self, x)
         B, T, _ = x.shape
-        q = self.compute_query(x).view(B, T, self.n_heads, self.head_dim)
-        k = self.compute_key(x).view(B, T, self.n_kv_heads, self.head_dim)
-        v = self.compute_value(x).view(B, T, self.n_kv_heads, self.head_dim)
+        q_dim, kv_dim = self.n_heads * self.head_dim, self.n_kv_heads * self.head_dim
+        if cache is None:
+            q, k, v = self.compute_query(x), self.compute_key(x), self.compute_value(x)
+        else:  # one fused product with the packed weights
+            q, k, v = _mm(x, cache.wqkv).split((q_dim, kv_dim, kv_dim), dim=-1)
+        q = q.view(B, T, self.n_heads, self.head_dim)
+        k = k.view(B, T, self.n_kv_heads, self.head_dim)
+        v = v.view(B, T, self.n_kv_heads, self.head_dim)
         q, k = apply_rotary_emb(q, cos, sin), apply_rotary_emb(k, cos, sin)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, hd)
         if cache is not None:  # write this chunk into the preallocated cache, attend to all of it
-            cache_k, cache_v = cache  # (B, n_kv_heads, max_seq_len, head_dim)
             end = start_pos + T
-            cache_k[:, :, start_pos:end], cache_v[:, :, start_pos:end] = k, v
-            k, v = cache_k[:, :, :end], cache_v[:, :, :end]  # (B, n_kv_heads, end, head_dim)
+            cache.k[:, :, start_pos:end], cache.v[:, :, start_pos:end] = k, v
+            k, v = cache.k[:, :, :end], cache.v[:, :, :end]  # (B, n_kv_heads, end, head_dim)
         out = self.scores(q, k, v)
-        out = out.transpose(1, 2).reshape(B, T, self.n_heads * self.head_dim)  # (B, T, dim)
-        return self.resid_dropout(self.compute_output(out))
+        out = out.transpose(1, 2).reshape(B, T, q_dim)  # (B, T, n_heads * head_dim)
+        out = self.compute_output(out) if cache is None else _mm(out, cache.wo)
+        return self.resid_dropout(out)
 
 
 class FeedForward(nn.Module):
@@ -299,8 +290,11 @@ class FeedForward(nn.Module):
         self.w3 = Linear(dim, hidden_dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+    def forward(self, x: torch.Tensor, cache: LayerCache | None = None) -> torch.Tensor:
+        if cache is None:
+            return self.dropout(self.w2(F.silu(self.w1(x)) * self.w3(x)))
+        gate, up = _mm(x, cache.w13).chunk(2, dim=-1)  # (B, T, hidden_dim) each
+        return self.dropout(_mm(F.silu(gate) * up, cache.w2))
 
 
 class LlamaLayer(nn.Module):
@@ -315,7 +309,7 @@ class LlamaLayer(nn.Module):
 
     def forward(self, x, cos, sin, cache=None, start_pos: int = 0) -> torch.Tensor:
         h = x + self.attention(self.attention_norm(x), cos, sin, cache, start_pos)
-        return h + self.feed_forward(self.ffn_norm(h))
+        return h + self.feed_forward(self.ffn_norm(h), cache)
 
 
 class Llama(nn.Module):
@@ -324,7 +318,8 @@ class Llama(nn.Module):
     attention_fn: `compute_query_key_value_scores(self, query, key, value)` (the course's method,
     `self` is the layer's Attention) or a plain `fn(query, key, value)`; keys and values arrive
     repeated to every head. attention_forward: `forward(self, x)` of Attention (see
-    hwlib.checks.check_attention_forward for what it may use); generation then runs without cache.
+    hwlib.checks.check_attention_forward for what it may use). With either, generation runs
+    without a KV cache (the course's shapes: as many queries as keys).
     """
 
     def __init__(self, config: LlamaConfig, attention_fn=None, attention_forward=None):
@@ -384,12 +379,30 @@ class Llama(nn.Module):
         c = self.config
         return 6 * self.num_params() + 12 * c.n_layers * c.n_heads * c.head_dim * seq_len
 
+    def decode_caches(self, batch: int, dtype: torch.dtype | None = None) -> list[LayerCache]:
+        """Empty KV caches for `batch` rows, with each layer's weights packed (in `dtype`)."""
+        c, wdt = self.config, dtype or self.output.weight.dtype
+        shape = (batch, c.n_kv_heads, c.max_seq_len, c.head_dim)
+        w = self.output.weight
+        caches = []
+        for layer in self.layers:
+            a, f = layer.attention, layer.feed_forward
+
+            def pack(*mods):  # (in, sum of outs), contiguous: one copy of the weights
+                return torch.cat([m.weight.t().to(wdt) for m in mods], dim=1)
+
+            caches.append(LayerCache(
+                w.new_empty(shape), w.new_empty(shape),
+                pack(a.compute_query, a.compute_key, a.compute_value), pack(a.compute_output),
+                pack(f.w1, f.w3), pack(f.w2)))
+        return caches
+
     @torch.inference_mode()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, *, top_p: float | None = None,
                  eos_id: int | Sequence[int] | None = None,
-                 generator: torch.Generator | None = None,
-                 sample_fn=None, use_cache: bool = True) -> torch.Tensor:
+                 generator: torch.Generator | None = None, sample_fn=None,
+                 use_cache: bool = True, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Extend idx (B, T) by up to max_new_tokens; returns (B, T + n) token ids.
 
         The course's signature and default (temperature 1.0); temperature 0 is greedy, else sample
@@ -399,25 +412,29 @@ class Llama(nn.Module):
         first; all rows done stops early.
         The cache gives what recomputing the last max_seq_len tokens each step gives
         (`use_cache=False`); past max_seq_len that runs, as RoPE positions cannot slide.
+        `dtype` (e.g. torch.bfloat16) packs the cached path's weights in that type.
         """
         if sample_fn is not None and top_p is not None:
             raise ValueError("sample_fn takes (logits, temperature, top_k, generator): no top_p")
-        c, L = self.params, self.params.max_seq_len
-        use_cache = use_cache and all(layer.attention.forward_fn is None for layer in self.layers)
-        caches, pos, w = None, 0, self.output.weight
-        if use_cache:  # allocated once per call; each step writes one position
-            shape = (idx.size(0), c.n_kv_heads, L, c.head_dim)
-            caches = [(w.new_empty(shape), w.new_empty(shape)) for _ in range(c.n_layers)]
+        L = self.params.max_seq_len
+        # A learner's attention is written for the course's shapes (as many queries as keys):
+        # with it, every step recomputes the window instead of reading a cache.
+        use_cache = use_cache and all(layer.attention.forward_fn is layer.attention.scores_fn
+                                      is None for layer in self.layers)
+        caches, pos, out_w = None, 0, self.output.weight
+        if use_cache:  # allocated and packed once per call; each step writes one position
+            caches = self.decode_caches(idx.size(0), dtype)
+            out_w = out_w.t().to(dtype or out_w.dtype).contiguous()  # (dim, vocab), see LayerCache
         stops = None if eos_id is None else torch.tensor(
             [eos_id] if isinstance(eos_id, int) else list(eos_id), device=idx.device)
         done = torch.zeros(idx.size(0), dtype=torch.bool, device=idx.device)
         for _ in range(max_new_tokens):
             if caches is not None and idx.size(1) <= L:
                 h = self.hidden(idx[:, pos:], caches, pos)  # the prompt once, then one token
+                logits = _mm(h[:, -1], out_w)
                 pos = idx.size(1)
             else:
-                h = self.hidden(idx[:, -L:])
-            logits = self.output(h[:, -1])  # (B, vocab_size)
+                logits = self.output(self.hidden(idx[:, -L:])[:, -1])  # (B, vocab_size)
             if sample_fn is not None:
                 nxt = sample_fn(logits, temperature, top_k=top_k, generator=generator)
                 nxt = torch.as_tensor(nxt, device=idx.device).reshape(idx.size(0))

@@ -32,8 +32,12 @@ def in_notebook() -> bool:
 class LiveLossPlot:
     """Train and validation loss against optimizer step, as a train() callback.
 
-    Called with each log-step dict (keys `step`, `loss`, optional `val_loss`); other keys are
-    ignored, and a missing or None `loss` / `val_loss` adds no point to that series.
+    Called with each log-step dict (keys `step`, `loss`, optional `val_loss` and `epoch`); other
+    keys are ignored, and a missing or None `loss` / `val_loss` adds no point to that series.
+
+    train() also validates at the end of every pass over the data, off the --val_per_steps grid,
+    which shows as two close validation points; a dotted line marks each such pass end (the last
+    step logged before `epoch` grows), so the extra point is explained on the plot itself.
     """
 
     def __init__(
@@ -51,11 +55,18 @@ class LiveLossPlot:
         self.losses: list[float] = []
         self.val_steps: list[int] = []
         self.val_losses: list[float] = []
+        self.pass_ends: list[int] = []  # last step of each completed pass over the training data
+        self._last: tuple[int, int] | None = None  # (step, epoch) of the previous log
         self._fig: Figure | None = None
         self._handle = None
 
     def __call__(self, log: dict) -> None:
         step = int(log["step"])
+        epoch = log.get("epoch")
+        if epoch is not None:
+            if self._last is not None and int(epoch) > self._last[1]:
+                self.pass_ends.append(self._last[0])
+            self._last = (step, int(epoch))
         if _finite(log.get("loss")):
             self.steps.append(step)
             self.losses.append(float(log["loss"]))
@@ -109,6 +120,9 @@ class LiveLossPlot:
             ax.plot(self.steps, self.losses, label="train", color="tab:blue")
         if self.val_steps:
             ax.plot(self.val_steps, self.val_losses, "o-", label="validation", color="tab:orange")
+        for i, step in enumerate(self.pass_ends):
+            ax.axvline(step, color="gray", linestyle=":", linewidth=1,
+                       label="end of a pass (validated there too)" if i == 0 else None)
         ax.set_title(self.title)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("cross-entropy loss (nats/token)")

@@ -218,19 +218,13 @@ def write_notebook(nb: dict, path: str | os.PathLike) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-try:  # written by another part of the kit; the option exists only where it does
-    from hwlib.publish import rewrite_repo_url
-except ImportError:
-    rewrite_repo_url = None
-
-
 def write_student_version(
-    src: str | os.PathLike, dst: str | os.PathLike, repo_url: str | None = None
+    src: str | os.PathLike, dst: str | os.PathLike
 ) -> list[tuple[Path, int]]:
     """Strip every notebook in `src` (a folder or one .ipynb) into `dst`; return (path, regions).
 
     All notebooks are checked before anything is written, so a bad marker leaves `dst` untouched.
-    `repo_url` points the notebooks' links and clone commands at another repository.
+    (`python -m hwlib.publish --repo-url URL DST` then points their Colab links at a repository.)
     """
     src, dst = Path(src), Path(dst)
     if src.is_dir():
@@ -246,10 +240,6 @@ def write_student_version(
     converted = [(p, *make_student_notebook(read_notebook(p), name=str(p))) for p in paths]
     written = []
     for path, nb, regions in converted:
-        if repo_url is not None:
-            if rewrite_repo_url is None:
-                raise SolutionMarkerError("--repo-url needs hwlib.publish, which is not installed")
-            nb = rewrite_repo_url(nb, repo_url) or nb  # returns the notebook or edits it in place
         write_notebook(nb, dst / path.name)
         written.append((dst / path.name, regions))
     return written
@@ -261,11 +251,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("src", help="folder of instructor notebooks (or one .ipynb)")
     parser.add_argument("dst", help="output folder for the student notebooks")
-    if rewrite_repo_url is not None:
-        parser.add_argument("--repo-url", help="repository the student notebooks link to")
     args = parser.parse_args(argv)
     try:
-        written = write_student_version(args.src, args.dst, getattr(args, "repo_url", None))
+        written = write_student_version(args.src, args.dst)
     except SolutionMarkerError as e:
         sys.exit(f"error: {e}")
     for path, regions in written:

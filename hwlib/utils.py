@@ -198,3 +198,74 @@ def safe_torch_load(path: str | os.PathLike, map_location="cpu"):
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             reason = "refused: it holds Python objects that could run code (weights_only=True)"
         raise CheckpointError(f"{path}: cannot load checkpoint: {reason}") from None
+
+
+THREADS_ENV = "HWLIB_THREADS"  # an explicit thread count for every entry point (CLI --threads wins)
+# The kit's models are small: a second intra-op thread buys ~1.4x on an idle 2-core machine, but
+# when another process wants a core its spin-waits at every op cost 10-25x (see README,
+# "Performance"). So several threads only for cores that are idle now and were over the last minute.
+IDLE_LOAD_MARGIN = 0.5
+
+
+def choose_threads(n: int | None = None) -> int:
+    """CPU threads to use: `n`, else $HWLIB_THREADS, else the cores left idle (1 when busy)."""
+    if n is None and os.environ.get(THREADS_ENV, "").strip():
+        value = os.environ[THREADS_ENV].strip()
+        try:
+            n = int(value)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV}={value!r}: expected a whole number") from None
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"threads must be at least 1, got {n}")
+        return n
+    cores = os.cpu_count() or 1
+    load = machine_load()
+    if load is None:  # nothing to go by (Windows): assume the machine is busy
+        return 1
+    return max(1, min(cores, int(cores - load - IDLE_LOAD_MARGIN + 1)))
+
+
+def machine_load(window: float = 0.25) -> float | None:
+    """Cores busy: the larger of the last minute's load average and the busy share of all cores
+    over the last `window` seconds (Linux), since the average lags a job that just started."""
+    try:
+        averaged = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        averaged = None
+    now = _busy_cores_now(window)
+    known = [x for x in (averaged, now) if x is not None]
+    return max(known) if known else None
+
+
+def _busy_cores_now(window: float) -> float | None:
+    """Cores busy over the next `window` seconds, from /proc/stat's idle counters (Linux only)."""
+    import time
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            ticks = [int(x) for x in f.readline().split()[1:]]
+        return sum(ticks), ticks[3] + ticks[4]  # all, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(window)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / (total1 - total0))
+
+
+def set_threads(n: int | None = None) -> int:
+    """Give torch `choose_threads(n)` intra-op threads and one inter-op thread; return the count."""
+    import torch
+
+    n = choose_threads(n)
+    torch.set_num_threads(n)
+    # Inter-op threads only run independent graph branches (TorchScript, autograd on CPU does not
+    # use them); torch accepts this only before its first parallel work, so later calls skip it.
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
+    return n

@@ -25,7 +25,7 @@ STAGES = [
     ("scale",),
     ("tokenizer",),
     ("data",),
-    ("model", "schedule", "metrics", "step"),
+    ("kernels", "model", "schedule", "metrics", "step"),
     ("checkpoint",),
     ("sample",),
     ("train", "plot"),
@@ -36,7 +36,8 @@ STAGES = [
 ]
 WEB = {"warc", "extract", "quality", "dedup", "preprocess", "scale"}
 SAMPLING_AND_EVALUATION = {"sample", "evaluate", "judge", "standins", "report"}
-TOOLS = {"student", "grade", "demo"}  # and bench*, checks*: the core never imports these
+TOOLS = {"student", "grade", "demo", "lab", "publish"}  # and bench*, checks*: never imported
+# by the core
 RANK = {m: i for i, row in enumerate(STAGES) for m in row}
 
 

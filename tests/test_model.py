@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hwlib.checkpoint import load_checkpoint, save_checkpoint
 from hwlib.model import (
     Linear,
     Llama,
@@ -212,6 +213,25 @@ def test_attention_fn_method_and_plain_forms_run_in_every_layer():
     assert wrong(x, x)[1] != tiny()(x, x)[1]
 
 
+def test_generation_with_a_learners_scores_method_sees_the_courses_shapes():
+    """The course's generate has no cache, so a correct course answer may size its mask by the
+    keys; with a learner's method plugged in, generation recomputes (as many queries as keys)."""
+    shapes = []
+
+    def keys_sized_mask(self, query, key, value):
+        shapes.append((query.size(2), key.size(2)))
+        scores = query @ key.transpose(-2, -1) / self.head_dim**0.5
+        T = scores.size(-1)
+        scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        return self.attn_dropout(scores.softmax(-1)) @ value
+
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset("tiny", vocab_size=V), attention_fn=keys_sized_mask).eval()
+    x = tokens(B=2, T=5)
+    assert torch.equal(model.generate(x, 6, 0.0), tiny().generate(x, 6, 0.0))
+    assert all(tq == tk for tq, tk in shapes)
+
+
 def test_attention_fn_uses_attn_dropout_in_training_only():
     torch.manual_seed(0)
     model = Llama(LlamaConfig.preset("tiny", vocab_size=V, dropout=0.5), attention_fn=course_scores)
@@ -251,12 +271,19 @@ def test_generate_uses_the_learners_sample_fn():
         model.generate(x, 6, sample_fn=sample_next, top_p=0.9)
 
 
-def test_linear_decode_path_matches_plain_matmul():
+def test_linear_matches_f_linear_values_and_gradients():
     torch.manual_seed(0)
     layer = Linear(48, 40)
-    for shape in [(1, 48), (1, 1, 48), (3, 1, 48), (16, 48), (4, 9, 48)]:
-        x = torch.randn(shape)
-        assert torch.allclose(layer(x), x @ layer.weight.T, atol=1e-6), shape
+    for shape in [(1, 48), (3, 1, 48), (16, 48), (4, 9, 48), (2, 64, 48)]:  # both sides of 16 rows
+        x = torch.randn(shape, requires_grad=True)
+        y = layer(x)
+        g = torch.randn_like(y)
+        gx, gw = torch.autograd.grad(y, (x, layer.weight), g)
+        x2, w2 = x.detach().requires_grad_(), layer.weight.detach().requires_grad_()
+        y2 = F.linear(x2, w2)
+        gx2, gw2 = torch.autograd.grad(y2, (x2, w2), g)
+        assert y.shape == y2.shape and torch.allclose(y, y2, atol=1e-5), shape
+        assert torch.allclose(gx, gx2, atol=1e-5) and torch.allclose(gw, gw2, atol=1e-4), shape
 
 
 # ---- generation ----
@@ -270,6 +297,35 @@ def test_kv_cache_equals_recompute_greedy_and_sampled():
     a = model.generate(x, 20, generator=torch.Generator().manual_seed(3), **kw)
     b = model.generate(x, 20, generator=torch.Generator().manual_seed(3), use_cache=False, **kw)
     assert torch.equal(a, b) and a.shape == (3, 27)
+
+
+def test_packed_decode_weights_keep_the_course_names_and_results(tmp_path):
+    model = tiny()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    c = model.decode_caches(batch=2)[1]
+    a, f = model.layers[1].attention, model.layers[1].feed_forward
+    x = torch.randn(2, 3, 64)
+    qkv = torch.cat((a.compute_query(x), a.compute_key(x), a.compute_value(x)), dim=-1)
+    assert torch.allclose(x @ c.wqkv, qkv, atol=1e-6)
+    assert torch.allclose(x @ c.w13, torch.cat((f.w1(x), f.w3(x)), dim=-1), atol=1e-6)
+    assert torch.allclose(x @ c.wo, a.compute_output(x), atol=1e-6)
+    h = torch.randn(2, 3, 176)
+    assert torch.allclose(h @ c.w2, f.w2(h), atol=1e-6)
+    assert c.k.shape == (2, 2, 256, 16)  # (B, n_kv_heads, max_seq_len, head_dim)
+    out = model.generate(tokens(B=2, T=5), 10, 0.0)
+    state = model.state_dict()  # generate packed copies; the parameters are untouched
+    assert set(state) == set(before) and all(torch.equal(state[k], before[k]) for k in before)
+    save_checkpoint(tmp_path / "c.pt", model)
+    assert torch.equal(load_checkpoint(tmp_path / "c.pt").generate(tokens(B=2, T=5), 10, 0.0), out)
+
+
+def test_bf16_generation_gives_the_float32_greedy_text():
+    model = tiny()
+    for seed in (4, 5, 6):  # a few prompts
+        x = tokens(B=2, T=6, seed=seed)
+        bf16 = model.generate(x, 24, 0.0, dtype=torch.bfloat16)
+        assert torch.equal(bf16, model.generate(x, 24, 0.0)), seed
+    assert model.decode_caches(1, torch.bfloat16)[0].wqkv.dtype == torch.bfloat16
 
 
 def test_generation_past_max_seq_len_and_long_prompts():

@@ -79,3 +79,24 @@ def test_not_live_outside_a_kernel():
 def test_log_step_needs_a_step():
     with pytest.raises(KeyError):
         LiveLossPlot(live=False)({"loss": 1.0})
+
+
+def test_pass_ends_are_marked_and_explained():
+    # As train() logs: every 2 updates and at each pass end (3 updates per pass), validating
+    # on the grid (steps 4, 6) and at the pass ends (3, 6): the double dots at 3-4 need a reason.
+    plot = LiveLossPlot(live=False)
+    for step, epoch, val in [(2, 0, None), (3, 0, 3.0), (4, 1, 2.9), (6, 1, 2.5), (8, 2, None)]:
+        plot({"step": step, "epoch": epoch, "loss": 3.0, "val_loss": val})
+    assert plot.pass_ends == [3, 6]
+    (ax,) = plot.figure.axes
+    marks = [line for line in ax.get_lines() if list(line.get_xdata()) in ([3, 3], [6, 6])]
+    assert len(marks) == 2, "one vertical line per completed pass"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("pass" in label for label in labels), labels
+    assert len(labels) == 3, "the pass-end line is explained once in the legend"
+
+
+def test_no_pass_marks_without_epochs():
+    plot = LiveLossPlot(live=False)
+    feed(plot)
+    assert plot.pass_ends == []

@@ -6,10 +6,11 @@ import sys
 
 import pytest
 
-import hwlib.student as student_module
 from hwlib.checks import ExerciseNotDone
+from hwlib.utils import REPO_ROOT
 from hwlib.student import (
     SolutionMarkerError,
+    main,
     make_student_notebook,
     strip_solutions,
     tooling_mentions,
@@ -175,22 +176,16 @@ def test_malformed_notebooks_refused_in_one_line(nb, problem, tmp_path):
     assert "\n" not in str(err.value) and not (tmp_path / "out").exists()
 
 
-def test_repo_url_calls_the_publish_hook(tmp_path, monkeypatch):
-    calls = []
+def test_a_published_student_copy_points_at_the_repository(tmp_path):
+    from hwlib.publish import main as publish
 
-    def rewrite(nb, url):
-        calls.append(url)
-        nb["metadata"]["repo"] = url
-
-    monkeypatch.setattr(student_module, "rewrite_repo_url", rewrite)
-    (tmp_path / "a.ipynb").write_text(json.dumps(notebook(code_cell("print(1)"))))
-    write_student_version(tmp_path / "a.ipynb", tmp_path / "out", repo_url="https://x/y")
-    assert calls == ["https://x/y"]
-    assert json.loads((tmp_path / "out" / "a.ipynb").read_text())["metadata"]["repo"] == \
-        "https://x/y"
-    monkeypatch.setattr(student_module, "rewrite_repo_url", None)
-    with pytest.raises(SolutionMarkerError, match="needs hwlib.publish"):
-        write_student_version(tmp_path / "a.ipynb", tmp_path / "o2", repo_url="https://x/y")
+    src = REPO_ROOT / "notebooks" / "03_lr_scheduler.ipynb"
+    main([str(src), str(tmp_path / "student")])
+    publish(["--repo-url", "https://github.com/org/course", str(tmp_path / "student")])
+    nb = json.loads((tmp_path / "student" / src.name).read_text())
+    badge, setup = "".join(nb["cells"][0]["source"]), "".join(nb["cells"][1]["source"])
+    assert "colab.research.google.com/github/org/course/blob/main/student/03_lr_scheduler" in badge
+    assert 'url = "https://github.com/org/course.git"' in setup
 
 
 @pytest.mark.parametrize(
