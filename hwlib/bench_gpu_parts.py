@@ -180,11 +180,8 @@ def _kv_cache(model: Llama, prompt: torch.Tensor, new_tokens: int) -> list[dict]
           f"{'' if same else f'; differs from token {first}, a near-tie: {tie}'})")
     out = [{"name": "KV-cache greedy tokens equal recomputation", "passed": ok,
             "new_tokens": new_tokens, "first_difference_at": first, "near_tie": tie}]
-    c, (B, T) = model.config, cached.shape
-    w = model.output.weight
-    caches = [(w.new_zeros(B, c.n_kv_heads, T, c.head_dim), w.new_zeros(B, c.n_kv_heads, T,
-                                                                        c.head_dim))
-              for _ in range(c.n_layers)]  # the layout hidden() writes into
+    B, T = cached.shape
+    caches = model.decode_caches(B)  # the layout hidden() writes into
     with torch.inference_mode():
         P = prompt.size(1)
         steps = [model.output(model.hidden(cached[:, :P], caches, 0))]

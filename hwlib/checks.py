@@ -34,6 +34,7 @@ from hwlib.checks_web import (  # noqa: F401  (re-exported: one import for every
     check_replace_pii,
     run_learner,
 )
+from hwlib.model import takes_self
 
 __all__ = [
     "ExerciseNotDone", "check_attention", "check_attention_forward", "check_clean_text",
@@ -76,22 +77,11 @@ class _AttentionSelf(nn.Module):
         self.attn_dropout = nn.Dropout(p)
 
 
-def _is_method(fn) -> bool:
-    """fn(self, query, key, value) (the course's method) or a plain fn(query, key, value)."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    required = [p for p in params if p.kind in kinds and p.default is inspect.Parameter.empty]
-    return len(required) >= 4 or bool(params and params[0].name == "self")
-
-
 def _scores_caller(fn):
     """fn as scores(q, k, v, p, training) -> float tensor; `self` is built per call."""
     if inspect.ismethod(fn) and isinstance(fn.__self__, nn.Module):
         fn = fn.__func__  # a learner's bound method: check it on the stand-in, in both modes
-    method = _is_method(fn)
+    method = takes_self(fn)
 
     def scores(q, k, v, p=0.0, training=False, where=""):
         args = (q, k, v)

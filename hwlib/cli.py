@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+IMPL_PREFIX = "hwlib_impl_"  # module names of files loaded by --impl
+
 
 def flag(default: Any, help: str, *, name: str | None = None, choices: Sequence | None = None,
            nargs: str | None = None, required: bool = False) -> Any:
@@ -51,7 +53,7 @@ def _unwrap(tp) -> tuple[type, bool, bool]:
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         optional, tp = len(args) < len(typing.get_args(tp)), args[0]
-    if typing.get_origin(tp) is list:
+    if typing.get_origin(tp) in (list, tuple):  # list[str], tuple[str, ...]
         return typing.get_args(tp)[0], optional, True
     return tp, optional, False
 
@@ -100,7 +102,13 @@ def config_parser(*configs: type, prog: str | None = None,
 
 def from_namespace(cls: type, ns: argparse.Namespace):
     """The `cls` config among parsed flags (a parser may hold several configs' flags)."""
-    return cls(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(cls)})
+    hints, values = typing.get_type_hints(cls), {}
+    for f in dataclasses.fields(cls):
+        value = getattr(ns, f.name)
+        if typing.get_origin(hints[f.name]) is tuple and value is not None:
+            value = tuple(value)  # nargs gives a list; the config keeps its tuple
+        values[f.name] = value
+    return cls(**values)
 
 
 def parse(cls: type, argv: list[str] | None = None, prog: str | None = None):
@@ -144,7 +152,7 @@ def load_names(path: str | Path, names: Sequence[str]) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: --impl file not found")
     path = path.resolve()
-    name = "hwlib_impl_" + re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
+    name = IMPL_PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
     sys.path.insert(0, str(path.parent))
     try:
         spec = importlib.util.spec_from_file_location(name, path)

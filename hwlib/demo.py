@@ -68,7 +68,8 @@ def run_demo(out: Path, steps: int, vocab_size: int, model_config: str,
     print(f"{example!r} -> {len(tok.encode(example))} tokens")
     lap("2. tokenizer")
 
-    print(f"\n== 3. pretraining the {model_config!r} model for {steps} updates (validation every 50)")
+    print(f"\n== 3. pretraining the {model_config!r} model for {steps} updates "
+          "(validation every 50)")
     cfg = TrainConfig(
         option="pretrain", data_path=str(stories), val_path=str(stories), test_path=str(stories),
         tokenized_dir=str(out / "tokens"), val_tokenized_dir=str(out / "tokens"),

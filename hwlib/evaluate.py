@@ -37,7 +37,7 @@ from hwlib.data import iter_stories
 from hwlib.judge import MISSING, Judge, JudgeConfig, cut_mid_sentence, summarize
 from hwlib.sample import continue_ids
 from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer
-from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file
+from hwlib.utils import DATA_DIR, CheckpointError, pick_device, require_file, set_threads
 
 PROMPTS = (
     "Once upon a time, there was a little girl named Lily. She loved to",
@@ -72,6 +72,8 @@ class EvalConfig:
     use_gpu: bool = flag(True, "run on CUDA (or Apple MPS) when available")
     judge_cache: str | None = flag(None, "verdict cache (default: <out>/judge_cache.jsonl)")
     judge_requests_per_s: float = flag(2.0, "judge rate limit")
+    threads: int | None = flag(None, "torch CPU threads (default: $HWLIB_THREADS, else 1 "
+                               "unless the machine is idle)")
 
 
 # ------------------------------------------------------------------------------------ models
@@ -329,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     cfg = from_namespace(EvalConfig, build_parser().parse_args(argv))
     try:
+        set_threads(cfg.threads)
         evaluate(cfg)
     except (ValueError, OSError, CheckpointError, ImportError) as e:
         sys.exit(f"error: {e}")

@@ -127,7 +127,8 @@ def apply_rotary_emb(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> t
     # (a + ib)(cos + i sin) = (a cos - b sin) + i (a sin + b cos): one complex product rotates
     # every pair in a single pass (as in Meta's reference code) instead of eight.
     pairs = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # (B, T, heads, head_dim / 2)
-    angles = torch.complex(cos, sin)[:, None, :]  # (T, 1, head_dim // 2), broadcast over heads
+    # float32 angles even when .to(bfloat16) converted the tables: complex needs float or double
+    angles = torch.complex(cos.float(), sin.float())[:, None, :]  # (T, 1, head_dim // 2)
     return torch.view_as_real(pairs * angles).flatten(-2).type_as(x)
 
 
@@ -142,7 +143,7 @@ def apply_rotary_emb_qk(query: torch.Tensor, key: torch.Tensor, head_dim: int, m
     return apply_rotary_emb(query, cos, sin), apply_rotary_emb(key, cos, sin)
 
 
-def _takes_self(fn) -> bool:
+def takes_self(fn) -> bool:
     """fn(self, ...) as a method of the kit's Attention, or a plain function of the tensors only."""
     try:
         params = list(inspect.signature(fn).parameters.values())
@@ -231,7 +232,7 @@ class Attention(nn.Module):
         """The scores method in use: the learner's, the explicit reference, or fused SDPA."""
         if self.scores_fn is not None:
             key, value = self.repeat_kv(key), self.repeat_kv(value)
-            if _takes_self(self.scores_fn):
+            if takes_self(self.scores_fn):
                 return self.scores_fn(self, query, key, value)
             return self.scores_fn(query, key, value)
         if self.implementation == "sdpa":

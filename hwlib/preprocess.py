@@ -14,14 +14,11 @@ course's six names, COURSE_FUNCTIONS) in place of the kit's.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import multiprocessing
 import pickle
-import re
 import sys
 import threading
 from collections import Counter
@@ -30,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwlib import dedup, extract, quality
+from hwlib.cli import IMPL_PREFIX, flag, load_impl, parse
 from hwlib.utils import DATA_DIR, atomic_write, require_file
 from hwlib.warc import MAX_PAGE_BYTES, iter_records
 
@@ -142,24 +140,28 @@ def process_record(record: tuple, opts: StageOptions) -> tuple:
 class PipelineConfig:
     """One preprocessing run; the CLI flags are these field names (the course's flags)."""
 
-    fname: str = str(DATA_DIR / "sample.warc.gz")  # WARC (or WET with wet=True); "" = skip
-    output: str | None = "cleaned_test.txt"  # one document per line, replaced when complete
-    dfname: str | None = str(DATA_DIR / "topic_dataset.json")  # {"data": [{"text": ...}]}; ""
-    num_records: int | None = 30  # response (or conversion) records to read (the course's 30)
-    workers: int = 1  # processes; any number gives the same output as 1
-    wet: bool = False  # read WET text records and skip HTML extraction
-    bad_words: str | None = None  # one word per line; default data/bad_word_list.txt
-    extractor: str = "bs4"  # or "resiliparse" (pip install hwlib[fast])
-    rules: str = "kit"  # quality rules: "kit" (course + Gopher) or "course" (the course's four)
-    skip_rules: tuple[str, ...] = ()  # quality rules to switch off, e.g. ("stop_words",)
-    dedup_lines: bool = False  # C4-style removal of lines already seen in earlier documents
-    dedup_threshold: float = dedup.DEDUP_THRESHOLD
-    topic_rules: str = "course"  # --dfname dedup: "course" (word sets, 0.5) or "kit"
-    english_threshold: float = quality.ENGLISH_THRESHOLD
-    max_page_bytes: int = MAX_PAGE_BYTES
-    chunksize: int = 8  # records per task sent to a worker
-    progress: bool = True  # tqdm bar (shown only on a terminal)
-    impl: str | None = None  # a learner's homework.py: its COURSE_FUNCTIONS replace the kit's
+    fname: str = flag(str(DATA_DIR / "sample.warc.gz"), "WARC (or WET with --wet); '' skips it")
+    output: str | None = flag("cleaned_test.txt", "one document per line, replaced when complete")
+    dfname: str | None = flag(str(DATA_DIR / "topic_dataset.json"),
+                              "topic dataset {'data': [{'text': ...}]} to deduplicate; '' skips it")
+    num_records: int | None = flag(30, "response (or conversion) records to read (the course's 30)")
+    workers: int = flag(1, "processes; any number gives the same output as 1")
+    wet: bool = flag(False, "read WET text records and skip HTML extraction")
+    bad_words: str | None = flag(None, "one word per line; default data/bad_word_list.txt")
+    extractor: str = flag("bs4", "HTML extractor (resiliparse: pip install hwlib[fast])",
+                          choices=("bs4", "resiliparse"))
+    rules: str = flag("kit", "quality rules: kit (the course's + Gopher's) or course (its four)",
+                      choices=("kit", "course"))
+    skip_rules: tuple[str, ...] = flag((), "quality rules to switch off, e.g. stop_words")
+    dedup_lines: bool = flag(False, "C4-style removal of lines already seen in earlier documents")
+    dedup_threshold: float = flag(dedup.DEDUP_THRESHOLD, "near-duplicate Jaccard threshold")
+    topic_rules: str = flag("course", "--dfname dedup: course (word sets, 0.5) or kit",
+                            choices=("course", "kit"))
+    english_threshold: float = flag(quality.ENGLISH_THRESHOLD, "langid English probability")
+    max_page_bytes: int = flag(MAX_PAGE_BYTES, "larger pages are skipped")
+    chunksize: int = flag(8, "records per task sent to a worker")
+    progress: bool = flag(True, "tqdm bar (shown only on a terminal)")
+    impl: str | None = flag(None, "a learner's homework.py: its course functions replace the kit's")
 
 
 SKIP_KINDS = ("non_html", "http_status", "too_large", "broken", "undecodable")
@@ -200,7 +202,7 @@ def _workers(cfg: PipelineConfig, opts: StageOptions) -> int:
         # Without fork a worker imports each function's module by name: not __main__ (a
         # notebook) nor a file loaded by --impl.
         ok = multiprocessing.get_start_method() == "fork" or all(
-            fn.__module__ != "__main__" and not fn.__module__.startswith(_IMPL_PREFIX)
+            fn.__module__ != "__main__" and not fn.__module__.startswith(IMPL_PREFIX)
             for _, fn in opts.stages)
     except Exception:
         ok = False
@@ -416,52 +418,11 @@ def load_topic_dataset(path) -> list[str]:
     return texts
 
 
-_IMPL_PREFIX = "hwlib_impl_"
-
-
-def load_impl(path: str) -> dict[str, Callable]:
-    """The COURSE_FUNCTIONS a learner's file defines (by name), imported from that file."""
-    path = require_file(path).resolve()
-    sys.path.insert(0, str(path.parent))  # the course's homework.py imports its own utils.py
-    name = _IMPL_PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", path.stem)
-    try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # so worker processes find its functions by name
-        spec.loader.exec_module(module)
-    except Exception as e:
-        sys.modules.pop(name, None)
-        raise ValueError(f"{path}: cannot import it: {type(e).__name__}: {str(e)[:120]}") from None
-    finally:
-        sys.path.remove(str(path.parent))
-    return {n: getattr(module, n) for n in COURSE_FUNCTIONS if callable(getattr(module, n, None))}
-
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Clean a Common Crawl WARC into text.")
-    for f in dataclasses.fields(PipelineConfig):
-        default = f.default
-        if isinstance(default, bool):
-            flag = f"--no_{f.name}" if default else f"--{f.name}"
-            parser.add_argument(
-                flag, dest=f.name, action="store_false" if default else "store_true"
-            )
-        elif f.name == "skip_rules":
-            parser.add_argument("--skip_rules", default="", help="comma-separated rule names")
-        else:
-            kind = {int: int, float: float}.get(type(default), str)
-            if f.name == "num_records":
-                kind = int
-            parser.add_argument(f"--{f.name}", type=kind, default=default)
-    args = vars(parser.parse_args(argv))
-    args["skip_rules"] = tuple(r for r in args["skip_rules"].split(",") if r)
-    cfg = PipelineConfig(**args)
+    cfg = parse(PipelineConfig, argv, prog="python -m hwlib.preprocess")
     try:
-        stages = load_impl(cfg.impl) if cfg.impl else {}
-        if cfg.impl:
-            missing = [n for n in COURSE_FUNCTIONS if n not in stages]
-            print(f"{cfg.impl}: using your {', '.join(stages) or 'nothing'}"
-                  + (f"; the kit's {', '.join(missing)}" if missing else ""))
+        stages = load_impl(cfg.impl, {n: n for n in COURSE_FUNCTIONS}) if cfg.impl else {}
         texts = load_topic_dataset(cfg.dfname) if cfg.dfname else None  # bad input: fail first
         if cfg.fname:
             stats = run_pipeline(cfg, stages)

@@ -29,11 +29,23 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwlib.cli import config_parser, flag, from_namespace
 from hwlib.dedup import NGRAM, normalize_text
-from hwlib.preprocess import PAGE_STAGES, SKIP_KINDS, StageOptions, decode_page, format_funnel, \
-    run_stage
-from hwlib.quality import ENGLISH_THRESHOLD, RULE_NAMES, QualityRules, english_probability, \
-    load_bad_words
+from hwlib.preprocess import (
+    PAGE_STAGES,
+    SKIP_KINDS,
+    StageOptions,
+    decode_page,
+    format_funnel,
+    run_stage,
+)
+from hwlib.quality import (
+    ENGLISH_THRESHOLD,
+    RULE_NAMES,
+    QualityRules,
+    english_probability,
+    load_bad_words,
+)
 from hwlib.warc import WarcError, iter_records
 
 MISSING_DATATROVE = "hwlib.scale needs datatrove: pip install -e .[scale]"
@@ -48,30 +60,37 @@ class ScaleError(ValueError):
     """Bad input for a scale-out run: no input files, or an output folder of another run."""
 
 
+EXECUTORS = ("local", "slurm", "ray")
+
+
 @dataclass
 class ScaleConfig:
     """One scale-out run; the CLI flags are these field names."""
 
-    input: str = ""  # a folder of .warc[.gz]/.wet[.gz] files (searched recursively) or a glob
-    output: str = "out/scale"
-    tasks: int = 1  # shards of the input files; one task reads every tasks-th file
-    workers: int = 0  # tasks run at once; 0 = the CPU count (local), no limit (slurm, ray)
-    executor: str = "local"  # local, slurm or ray
-    dedup: bool = True  # MinHash near-duplicate removal across all tasks
-    extractor: str = "bs4"  # or "resiliparse" (pip install -e .[fast])
-    wet: bool = False  # the inputs are WET files: text already extracted
-    bad_words: str | None = None  # one word per line; default data/bad_word_list.txt
-    skip_rules: tuple[str, ...] = ()  # quality rules to switch off, e.g. ("stop_words",)
-    english_threshold: float = ENGLISH_THRESHOLD
-    keep_rejected: bool = False  # also write rejected pages, with the reason, to OUTPUT/rejected
+    input: str = flag("", "a folder of .warc[.gz]/.wet[.gz] files (searched recursively) or a glob",
+                      required=True)
+    output: str = flag("out/scale", "folder for the kept text, stats and logs")
+    tasks: int = flag(1, "shards of the input files; one task reads every tasks-th file")
+    workers: int = flag(0, "tasks run at once; 0 = the CPU count (local), no limit (slurm, ray)")
+    executor: str = flag("local", "local, slurm or ray", choices=EXECUTORS)
+    dedup: bool = flag(True, "MinHash near-duplicate removal across all tasks")
+    extractor: str = flag("bs4", "HTML extractor (resiliparse: pip install -e .[fast])",
+                          choices=("bs4", "resiliparse"))
+    wet: bool = flag(False, "the inputs are WET files: text already extracted")
+    bad_words: str | None = flag(None, "one word per line; default data/bad_word_list.txt")
+    skip_rules: tuple[str, ...] = flag((), "quality rules to switch off, e.g. stop_words")
+    english_threshold: float = flag(ENGLISH_THRESHOLD, "langid English probability")
+    keep_rejected: bool = flag(
+        False, "also write rejected pages, with the reason, to OUTPUT/rejected")
     # Slurm (and Ray) resources
-    partition: str | None = None
-    time: str = "04:00:00"  # Slurm limit per task; one CC WARC (~30k pages) is ~5 core-minutes
-    cpus_per_task: int = 1
-    mem_per_cpu_gb: int = 2
-    qos: str | None = None
-    env_command: str | None = None  # job-script line activating the env; default this venv
-    dry_run: bool = False  # print the plan (Slurm: the job scripts) and submit nothing
+    partition: str | None = flag(None, "Slurm partition")
+    time: str = flag(
+        "04:00:00", "Slurm limit per task; one CC WARC (~30k pages) is ~5 core-minutes")
+    cpus_per_task: int = flag(1, "CPUs per task")
+    mem_per_cpu_gb: int = flag(2, "memory per CPU, GB")
+    qos: str | None = flag(None, "Slurm quality of service")
+    env_command: str | None = flag(None, "job-script line activating the env; default this venv")
+    dry_run: bool = flag(False, "print the plan (Slurm: the job scripts) and submit nothing")
 
 
 def _datatrove():
@@ -199,7 +218,6 @@ def __getattr__(name: str):
 # ---------------------------------------------------------------------------------------------
 # Inputs, the output folder, the stages and their executors
 
-EXECUTORS = ("local", "slurm", "ray")
 
 
 def resolve_inputs(spec: str) -> list[Path]:
@@ -422,23 +440,9 @@ def collect_funnel(output: str | os.PathLike) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m hwlib.scale", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in dataclasses.fields(ScaleConfig):  # booleans: --no_dedup, --dry_run (kit-wide style)
-        flags = [f"--no_{f.name}" if f.default is True else f"--{f.name}"]
-        if isinstance(f.default, bool):
-            parser.add_argument(*flags, dest=f.name,
-                                action="store_false" if f.default else "store_true")
-        elif f.name == "skip_rules":
-            parser.add_argument(*flags, dest=f.name, default="", help="comma-separated names")
-        else:
-            kind = {int: int, float: float}.get(type(f.default), str)
-            choices = {"executor": EXECUTORS, "extractor": ("bs4", "resiliparse")}.get(f.name)
-            parser.add_argument(*flags, dest=f.name, type=kind, default=f.default,
-                                choices=choices, required=f.name == "input")
-    args = vars(parser.parse_args(argv))
-    args["skip_rules"] = tuple(r for r in args["skip_rules"].split(",") if r)
-    cfg = ScaleConfig(**args)
+    parser = config_parser(ScaleConfig, prog="python -m hwlib.scale", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    cfg = from_namespace(ScaleConfig, parser.parse_args(argv))
     try:
         funnel = run_scale(cfg)
     except (ImportError, FileNotFoundError, ScaleError) as e:  # no datatrove, bad input

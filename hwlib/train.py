@@ -37,11 +37,10 @@ from hwlib.model import Llama, LlamaConfig
 from hwlib.distributed import Dist, init_distributed, train_dtype
 from hwlib.sample import GenerateConfig, write_samples
 from hwlib.step import evaluate_loss, make_optimizer, resume_length, update  # noqa: F401
-from hwlib.step import train_step as kit_train_step
-from hwlib.step import warmup_of, watch_divergence
+from hwlib.step import train_step as kit_train_step, warmup_of, watch_divergence
 from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer, load_tokenizer
 from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, pick_device
-from hwlib.utils import require_file, set_seed
+from hwlib.utils import require_file, set_seed, set_threads
 
 DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
 
@@ -109,14 +108,15 @@ class TrainConfig:
                                "uniform guess, for this many updates after warmup (0: never)")
     impl: str | None = flag(None, "a learner's .py file: its WarmupLearningRateScheduler, "
                             "train_step, compute_query_key_value_scores and sample_next are used")
+    threads: int | None = flag(None, "torch CPU threads (default: $HWLIB_THREADS, else 1 "
+                               "unless the machine is idle)")
 
 
 class StopTraining(Exception):
     """Raise from a callback to end training after the current update, checkpoints saved."""
 
 
-# A resumed run shares these with the run that wrote the resume file, else it could not reproduce
-# the uninterrupted run (--epochs and --max_steps: see step.resume_length).
+# A resumed run shares these with its resume file's run (--epochs, --max_steps: resume_length).
 _RESUME_KEYS = ("data_path", "block_size", "batch_size", "lr", "warmup_steps", "warmup_ratio",
                 "seed", "model_config", "dropout", "schedule", "min_lr_ratio", "weight_decay",
                 "grad_clip")
@@ -485,6 +485,7 @@ def main(argv: list[str] | None = None) -> None:
     """Parse the flags, then pretrain or generate; bad input exits with a one-line error."""
     cfg, gen = parse_configs(argv)
     try:
+        set_threads(cfg.threads)  # command lines only: train() leaves a notebook's threads alone
         wanted = IMPL_PRETRAIN if cfg.option == "pretrain" else IMPL_GENERATE
         learner = load_impl(cfg.impl, wanted) if cfg.impl else {}
         if cfg.option == "pretrain":

@@ -59,7 +59,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     failed = gaps = 0
     for outcome, reports in terminalreporter.stats.items():
         for rep in reports:
-            if getattr(rep, "when", None) != "call" or "test_reliability" not in rep.nodeid:
+            # the reliability files, and any other test that records a "reliability: " figure
+            counted = any(n.startswith(PREFIX) for n, _ in getattr(rep, "user_properties", ()))
+            if getattr(rep, "when", None) != "call" or not (
+                    counted or "test_reliability" in rep.nodeid):
                 continue
             failed += outcome == "failed"
             gaps += outcome == "xfailed"

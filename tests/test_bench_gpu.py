@@ -154,8 +154,8 @@ def test_the_kv_cache_check_catches_a_cache_that_forgets_the_first_token():
 
     def forgetful(tokens, caches=None, start_pos=0):  # a bug: position 0 wiped once cached
         if caches is not None and start_pos > 0:
-            for k, v in caches:
-                k[:, :, 0], v[:, :, 0] = 0, 0
+            for cache in caches:
+                cache.k[:, :, 0], cache.v[:, :, 0] = 0, 0
         return hidden(tokens, caches, start_pos)
 
     model.hidden = forgetful

@@ -118,7 +118,7 @@ def test_transformers_parity_and_back(tmp_path):
 # ---- hostile sizes and files that are not checkpoints (issue 12, items 8 and 16) ----
 
 
-def test_absurd_sizes_are_refused_before_allocating(tmp_path):
+def test_absurd_sizes_are_refused_before_allocating(tmp_path, record_property):
     """A 1.5 KB file claiming a 2,000,000-token vocabulary: refused by shape, in well under 1 s."""
     import time
 
@@ -144,6 +144,7 @@ def test_absurd_sizes_are_refused_before_allocating(tmp_path):
         with pytest.raises(CheckpointError, match=f"huge.pt: model_args {key}="):
             load_checkpoint(path)
         assert time.perf_counter() - start < 0.5
+    record_property("reliability: checkpoints with absurd sizes refused before allocating", 5)
 
 
 def test_missing_required_model_args_are_named_and_extra_ones_ignored(tmp_path):
@@ -167,7 +168,7 @@ def test_missing_required_model_args_are_named_and_extra_ones_ignored(tmp_path):
 
 
 @pytest.mark.parametrize("content", [b"Once upon a time there was a cat.\n", b"", b"{}"])
-def test_a_text_file_is_not_a_checkpoint(tmp_path, content):
+def test_a_text_file_is_not_a_checkpoint(tmp_path, content, record_property):
     path = tmp_path / "story.txt"
     path.write_bytes(content)
     with pytest.raises(CheckpointError) as e:
@@ -175,6 +176,7 @@ def test_a_text_file_is_not_a_checkpoint(tmp_path, content):
     msg = str(e.value)
     assert msg.startswith(f"{path}: not a checkpoint") and "run code" not in msg
     assert "\n" not in msg
+    record_property("reliability: files that are not checkpoints named as such", 1)
 
 
 def test_generate_given_a_text_file_says_it_is_not_a_checkpoint(tmp_path, monkeypatch):

@@ -197,3 +197,9 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         E.main(["--checkpoint", str(bad), "--tokenizer", str(bad), "--baseline", "none"])
     assert "bad.pt" in str(e.value)
+
+
+def test_threads_flag_is_checked_in_one_line(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        E.main(["--checkpoint", str(tmp_path / "m.pt"), "--threads", "0"])
+    assert str(e.value.code) == "error: threads must be at least 1, got 0"

@@ -417,3 +417,12 @@ def test_filter_logits_rows_are_independent_and_keep_the_top_token():
         if top_k:
             assert (kept.sum(1) <= top_k).all()
     assert torch.equal(filter_logits(logits, 2.0), logits / 2.0)  # no filter: just temperature
+
+
+def test_a_model_converted_to_bfloat16_generates():
+    # .to(bfloat16) converts the RoPE tables too; the rotation must still run (GPU bench, bf16 row)
+    torch.manual_seed(0)
+    model = Llama(LlamaConfig.preset("tiny")).eval()
+    prompt = torch.randint(0, model.config.vocab_size, (2, 5))
+    out = model.to(torch.bfloat16).generate(prompt, 6, 0.0)
+    assert out.shape == (2, 11) and torch.equal(out[:, :5], prompt)

@@ -92,7 +92,7 @@ def scripted(model, script):
 
 
 @pytest.mark.parametrize("end", ["eos", "bos"])
-def test_every_caller_stops_where_the_story_ends(model, tok, monkeypatch, end):
+def test_every_caller_stops_where_the_story_ends(model, tok, monkeypatch, end, record_property):
     """sample, --option generate (write_samples calls sample) and evaluate stop at EOS (the cache
     ends stories with it) and at BOS (a model trained on an older cache starts the next there)."""
     from hwlib.evaluate import EvalConfig, HwlibLM
@@ -109,6 +109,7 @@ def test_every_caller_stops_where_the_story_ends(model, tok, monkeypatch, end):
     lm = HwlibLM(model, tok, "tiny")
     text = lm.complete(PROMPT, EvalConfig(temperature=1.0, top_p=None, max_new_tokens=20), 0)
     assert text == tok.decode(prompt_ids + story)[len(tok.decode(prompt_ids)):]
+    record_property("reliability: samples stopped where the story ends", 2)
 
 
 def test_sample_passes_the_learners_sample_fn(model, tok):

@@ -480,3 +480,15 @@ def test_model_file_is_named_after_the_epochs_it_holds(tmp_path, tok):
     s = train(dataclasses.replace(cfg, epochs=1, run_name="one"))
     assert s["checkpoint"] == str(T.run_paths(dataclasses.replace(cfg, epochs=1, run_name="one"))
                                   ["checkpoint"])  # a complete run: the course's name
+
+
+def test_threads_flag_sets_torchs_threads(tmp_path, stories, tok):
+    before = torch.get_num_threads()
+    try:
+        cfg = config(tmp_path, stories, tok, max_steps=1, val_path=None, threads=1)
+        main(["--option", "pretrain", *config_to_flags(cfg)])
+        assert torch.get_num_threads() == 1
+        assert "threads must be at least 1" in one_line_exit(
+            ["--option", "pretrain", *config_to_flags(cfg), "--threads", "0"])
+    finally:
+        torch.set_num_threads(before)
