@@ -95,6 +95,31 @@ def test_only_exercise_cells_define_functions(path):
             )
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercise_notebooks_end_with_questions_and_sample_answers(path):
+    # The homework's report questions close every notebook with an exercise; the instructor
+    # version answers each inside a solution region, which the student version replaces.
+    cells = load(path)["cells"]
+    if not any(has_solution(c) for c in cells):
+        return
+    heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+             and re.search(r"^## Questions\b", text(c["source"]), re.M)]
+    assert heads, "a notebook with exercises ends with a '## Questions' section"
+    start = heads[-1]
+    answers = "".join(text(c["source"]) for c in cells[start:] if c["cell_type"] == "markdown")
+    questions = re.findall(r"^\*\*\d+\.\*\*", answers, re.M)
+    assert questions, "the Questions section holds numbered questions (**1.** ...)"
+    assert answers.count("### BEGIN SOLUTION") == len(questions), "one sample answer each"
+    assert all(c["cell_type"] == "markdown" for c in cells[start:]), "questions come last"
+
+
+def test_student_versions_say_nothing_of_instructor_tooling(tmp_path):
+    from hwlib.student import read_notebook, tooling_mentions
+
+    for dst, _ in write_student_version(NB_DIR, tmp_path):
+        assert tooling_mentions(read_notebook(dst), dst.name) == []
+
+
 def exercise_notebooks():
     return [p for p in NOTEBOOKS if any(has_solution(c) for c in load(p)["cells"])]
 
@@ -136,14 +161,15 @@ def test_student_version_stops_at_first_exercise_and_reference_passes(path, tmp_
     instructor = load(path)
     exercises = [i for i, c in enumerate(instructor["cells"]) if has_solution(c)]
     first = exercises[0]
-    assert "raise NotImplementedError" in text(student["cells"][first]["source"])
+    assert "raise ExerciseNotDone(" in text(student["cells"][first]["source"])
     assert all(c.get("outputs", []) == [] for c in student["cells"])
 
-    # The student version stops with NotImplementedError at the first exercise (the exercise
-    # cell itself, or the checker cell that calls the function it defines).
+    # The student version stops with ExerciseNotDone (a NotImplementedError shown in one line)
+    # at the first exercise: the exercise cell itself, or the checker that calls its function.
     cells, checker = up_to_first_checker_after(student["cells"], first)
     ran, error = run_cells({**student, "cells": cells}, student_dir)
-    assert error is not None and error.ename == "NotImplementedError", error
+    assert error is not None and error.ename == "ExerciseNotDone", error
+    assert "is not written yet" in error.evalue and path.name in error.evalue, error.evalue
     failed = [i for i, c in enumerate(ran)
               if any(o.output_type == "error" for o in c.get("outputs", []))]
     assert len(failed) == 1 and first <= failed[0] <= checker, failed
