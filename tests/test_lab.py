@@ -90,8 +90,9 @@ def test_the_working_copy_is_git_ignored(tmp_path):
 
 
 def test_make_lab_installs_the_notebooks_extra_and_opens_the_copy():
-    dry = subprocess.run(["make", "-n", "lab", "STUDENT=1"], cwd=REPO_ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    # --no-print-directory: under `make test` this make is a sub-make, which would say so last
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "lab", "STUDENT=1"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, check=True).stdout
     assert 'pip install -q -e ".[notebooks]"' in dry
     assert dry.strip().splitlines()[-1].endswith("-m hwlib.lab --student")
 
