@@ -18,7 +18,7 @@ import re
 import sys
 from pathlib import Path
 
-from hwlib.student import SolutionMarkerError, read_notebook, write_notebook
+from hwlib.student import SolutionMarkerError, notebook_paths, read_notebook, write_notebook
 
 REPO_URL_RE = re.compile(r"^https://github\.com/(?P<repo>[\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 # The badge's target: Colab's GitHub viewer for one notebook on one branch.
@@ -74,14 +74,10 @@ def publish(src: str | Path, dst: str | Path | None, repo_url: str,
     """Rewrite every notebook of `src` (a folder or one .ipynb) into `dst` (default: in place)."""
     repo = parse_repo_url(repo_url)
     src = Path(src)
-    if src.is_dir():
-        paths = sorted(p for p in src.glob("*.ipynb") if not p.name.startswith("."))
-    elif src.suffix == ".ipynb" and src.is_file():
-        paths = [src]
-    else:
-        raise PublishError(f"{src}: no such notebook or folder")
-    if not paths:
-        raise PublishError(f"{src}: no .ipynb files found")
+    try:
+        paths = notebook_paths(src)
+    except SolutionMarkerError as e:  # "no such notebook or folder", "no .ipynb files found"
+        raise PublishError(str(e)) from None
     dst = Path(dst) if dst is not None else (src if src.is_dir() else src.parent)
     folder = dst.resolve().name  # the badge opens the notebook where it is published
     try:

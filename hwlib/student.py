@@ -218,6 +218,20 @@ def write_notebook(nb: dict, path: str | os.PathLike) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def notebook_paths(src: str | os.PathLike) -> list[Path]:
+    """The notebooks of `src`, a folder (sorted, hidden ones left out) or one .ipynb file."""
+    src = Path(src)
+    if src.is_dir():
+        paths = sorted(p for p in src.glob("*.ipynb") if not p.name.startswith("."))
+    elif src.suffix == ".ipynb" and src.is_file():
+        paths = [src]
+    else:
+        raise SolutionMarkerError(f"{src}: no such notebook or folder")
+    if not paths:
+        raise SolutionMarkerError(f"{src}: no .ipynb files found")
+    return paths
+
+
 def write_student_version(
     src: str | os.PathLike, dst: str | os.PathLike
 ) -> list[tuple[Path, int]]:
@@ -227,14 +241,7 @@ def write_student_version(
     (`python -m hwlib.publish --repo-url URL DST` then points their Colab links at a repository.)
     """
     src, dst = Path(src), Path(dst)
-    if src.is_dir():
-        paths = sorted(p for p in src.glob("*.ipynb") if not p.name.startswith("."))
-    elif src.suffix == ".ipynb" and src.exists():
-        paths = [src]
-    else:
-        raise SolutionMarkerError(f"{src}: no such notebook or folder")
-    if not paths:
-        raise SolutionMarkerError(f"{src}: no .ipynb files found")
+    paths = notebook_paths(src)
     if dst.resolve() == (src if src.is_dir() else src.parent).resolve():
         raise SolutionMarkerError(f"{dst}: refusing to overwrite the instructor notebooks")
     converted = [(p, *make_student_notebook(read_notebook(p), name=str(p))) for p in paths]
