@@ -45,7 +45,7 @@ def cpu_hog(procs: int, max_seconds: float):
             child.wait()
 
 
-def updates_per_s(threads: int, seconds: float, preset: str = "260K", batch: int = 32,
+def updates_per_s(threads: int, seconds: float, preset: str = "demo", batch: int = 32,
                   block: int = 64) -> float:
     """Training updates per second (forward, backward, AdamW) with `threads` torch threads."""
     import torch
@@ -73,7 +73,7 @@ def updates_per_s(threads: int, seconds: float, preset: str = "260K", batch: int
 
 
 def thread_table(seconds: float, hog: int, thread_counts: list[int],
-                 shape: tuple[str, int, int] = ("260K", 32, 64)) -> list[dict]:
+                 shape: tuple[str, int, int] = ("demo", 32, 128)) -> list[dict]:
     """updates/s for each thread count, idle then beside the hog; one row per measurement.
 
     `shape` is (model preset, batch, block): the demo's model by default."""
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{cores} CPU cores; load average {load_average():.2f} at the start")
     if not args.skip_threads:
         # --quick: a tiny model, so even a badly oversubscribed update takes well under a second
-        shape = ("tiny", 4, 16) if args.quick else ("260K", 32, 64)
+        shape = ("tiny", 4, 16) if args.quick else ("demo", 32, 128)
         print(f"== training updates/s, {shape[0]} model, batch {shape[1]} x {shape[2]}, "
               f"{seconds:g} s each")
         thread_table(seconds, args.hog, sorted({1, min(2, cores), cores}), shape)

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default=str(REPO_ROOT / "runs" / "demo"), help="artifact folder")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="optimizer updates")
     p.add_argument("--vocab_size", type=int, default=1024, help="tokenizer pieces")
-    p.add_argument("--model_config", default="260K", help="model preset (see LlamaConfig)")
+    p.add_argument("--model_config", default="demo", help="model preset (see LlamaConfig)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: $HWLIB_THREADS, else 1 unless idle)")
     p.add_argument("--timings", default=None, help="write each stage's seconds to this JSON file")

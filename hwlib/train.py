@@ -85,7 +85,7 @@ class TrainConfig:
     hidden_dropout_prob: float = flag(0.3, "the course's classifier-head dropout; pretraining "
                                       "ignores it, as the course's does (see --dropout)")
     # --- hwlib's additions ---
-    model_config: str = flag("42M", "model preset: tiny, 260K, 15M, 42M, 110M")
+    model_config: str = flag("42M", "model preset: tiny, demo, 260K, 15M, 42M, 110M")
     dropout: float = flag(0.0, "dropout of a fresh model (the course's fresh model: 0.0)")
     tokenizer: str | None = flag(None, "SentencePiece .model (default: data/llama2's, or for "
                                  "generate the checkpoint's own)")

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from hwlib.checkpoint import load_checkpoint, save_checkpoint
+from hwlib.kernels import decode_linear, pack_decode_weights
 from hwlib.model import (
     Linear,
     Llama,
@@ -46,6 +47,12 @@ def test_presets_match_llama2c_sizes():
             n = Llama(c).num_params()
         assert abs(n - nominal[name]) / nominal[name] < 0.03, (name, n)
     assert LlamaConfig.preset("42M").max_seq_len == 1024
+    # "demo" is 260K with 4 heads of 16: the same weights' shapes, another split into heads.
+    demo, small = LlamaConfig.preset("demo"), LlamaConfig.preset("260K")
+    assert (demo.head_dim, small.head_dim) == (16, 8)
+    with torch.device("meta"):
+        shapes = [{k: v.shape for k, v in Llama(c).state_dict().items()} for c in (demo, small)]
+    assert shapes[0] == shapes[1]
     with pytest.raises(ValueError, match="unknown preset"):
         LlamaConfig.preset("7B")
 
@@ -286,6 +293,33 @@ def test_linear_matches_f_linear_values_and_gradients():
         assert torch.allclose(gx, gx2, atol=1e-5) and torch.allclose(gw, gw2, atol=1e-4), shape
 
 
+def test_packed_decode_weights_multiply_like_f_linear():
+    torch.manual_seed(0)
+    parts = [torch.randn(96, 48), torch.randn(32, 48)]  # fused along the output: 128 columns
+    w = torch.cat(parts)
+    threads = torch.get_num_threads()
+    try:
+        for n_threads, rows, blocks in [(2, 1, 2), (4, 1, 4), (1, 1, 1), (3, 1, 0), (2, 5, 0)]:
+            torch.set_num_threads(n_threads)
+            packed = pack_decode_weights(parts, torch.float32, rows)
+            # one row, float32, CPU: a block of columns per thread; else the (out, in) matrix
+            assert packed.shape == ((blocks, 48, 128 // blocks) if blocks else (128, 48))
+            for shape in [(1, 48), (2, 1, 48), (3, 7, 48)]:
+                x = torch.randn(shape)
+                assert torch.allclose(decode_linear(x, packed), F.linear(x, w), atol=1e-5)
+            x = torch.randn(4, 96)[:, ::2]  # a strided view, as h[:, -1] can be
+            assert torch.allclose(decode_linear(x, packed), F.linear(x, w), atol=1e-5)
+    finally:
+        torch.set_num_threads(threads)
+    # bfloat16 weights: the product in bfloat16, handed back in the activations' float32
+    packed = pack_decode_weights(parts, torch.bfloat16, 1)
+    assert packed.shape == (128, 48) and packed.dtype == torch.bfloat16
+    x = torch.randn(2, 1, 48)
+    y = decode_linear(x, packed)
+    assert y.dtype == torch.float32
+    assert torch.allclose(y, F.linear(x.bfloat16(), w.bfloat16()).float(), atol=0.05)
+
+
 # ---- generation ----
 
 
@@ -302,21 +336,26 @@ def test_kv_cache_equals_recompute_greedy_and_sampled():
 def test_packed_decode_weights_keep_the_course_names_and_results(tmp_path):
     model = tiny()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    c = model.decode_caches(batch=2)[1]
     a, f = model.layers[1].attention, model.layers[1].feed_forward
-    x = torch.randn(2, 3, 64)
-    qkv = torch.cat((a.compute_query(x), a.compute_key(x), a.compute_value(x)), dim=-1)
-    assert torch.allclose(x @ c.wqkv, qkv, atol=1e-6)
-    assert torch.allclose(x @ c.w13, torch.cat((f.w1(x), f.w3(x)), dim=-1), atol=1e-6)
-    assert torch.allclose(x @ c.wo, a.compute_output(x), atol=1e-6)
-    h = torch.randn(2, 3, 176)
-    assert torch.allclose(h @ c.w2, f.w2(h), atol=1e-6)
-    assert c.k.shape == (2, 2, 256, 16)  # (B, n_kv_heads, max_seq_len, head_dim)
-    out = model.generate(tokens(B=2, T=5), 10, 0.0)
+    for batch in (1, 2):  # one row: blocks of columns (on CPU, 2+ threads); more: (out, in)
+        c = model.decode_caches(batch=batch)[1]
+        x = torch.randn(batch, 1, 64)
+        qkv = torch.cat((a.compute_query(x), a.compute_key(x), a.compute_value(x)), dim=-1)
+        assert torch.allclose(decode_linear(x, c.wqkv), qkv, atol=1e-6)
+        assert torch.allclose(decode_linear(x, c.w13), torch.cat((f.w1(x), f.w3(x)), -1),
+                              atol=1e-6)
+        assert torch.allclose(decode_linear(x, c.wo), a.compute_output(x), atol=1e-6)
+        h = torch.randn(batch, 1, 176)
+        assert torch.allclose(decode_linear(h, c.w2), f.w2(h), atol=1e-6)
+        assert c.k.shape == (batch, 2, 256, 16)  # (B, n_kv_heads, max_seq_len, head_dim)
+    for batch in (1, 2):
+        x = tokens(B=batch, T=5)
+        out = model.generate(x, 10, 0.0)
+        assert torch.equal(out, model.generate(x, 10, 0.0, use_cache=False))
     state = model.state_dict()  # generate packed copies; the parameters are untouched
     assert set(state) == set(before) and all(torch.equal(state[k], before[k]) for k in before)
     save_checkpoint(tmp_path / "c.pt", model)
-    assert torch.equal(load_checkpoint(tmp_path / "c.pt").generate(tokens(B=2, T=5), 10, 0.0), out)
+    assert torch.equal(load_checkpoint(tmp_path / "c.pt").generate(x, 10, 0.0), out)
 
 
 def test_bf16_generation_gives_the_float32_greedy_text():
