@@ -263,7 +263,7 @@ class Attention(nn.Module):
             query, key, value, attn_mask=mask, dropout_p=p, is_causal=Tq == Tk > 1, **gqa)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """Attention over positions 0..T-1 of x (B, T, dim); cached decoding is LlamaLayer.decode."""
+        """Attention over positions 0..T-1 of x (B, T, dim); cached decoding: LlamaLayer.decode."""
         if self.forward_fn is not None:  # the learner's whole forward pass
             return self.forward_fn(self, x)
         B, T, _ = x.shape
