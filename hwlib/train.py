@@ -40,7 +40,7 @@ from hwlib.step import evaluate_loss, make_optimizer, resume_length, update  # n
 from hwlib.step import train_step as kit_train_step, warmup_of, watch_divergence
 from hwlib.tokenizer import Tokenizer, check_vocab, checkpoint_tokenizer, load_tokenizer
 from hwlib.utils import DATA_DIR, DTYPES, CheckpointError, pick_device
-from hwlib.utils import require_file, set_seed, set_threads
+from hwlib.utils import keep_freed_memory, require_file, set_seed, set_threads
 
 DEFAULT_CHECKPOINT = DATA_DIR / "checkpoints" / "llama2-42M-babylm.pt"
 
@@ -249,6 +249,8 @@ def _start(cfg: TrainConfig, callbacks: list, d: Dist, scheduler=None, train_ste
     """Everything before the first update: data, model, optimizer, and the resume file if any."""
     mb = _check_config(cfg, d.world)
     cfg = dataclasses.replace(cfg, dtype=train_dtype(cfg.dtype, d.device))
+    if d.device.type == "cpu":
+        keep_freed_memory()  # no page faults on every step's big tensors
     tok = load_tokenizer(cfg.tokenizer)
     tok_info = {"tokenizer": str(tok.model_path.resolve()),
                 "tokenizer_fingerprint": tok.fingerprint}

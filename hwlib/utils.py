@@ -269,3 +269,32 @@ def set_threads(n: int | None = None) -> int:
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
     return n
+
+
+KEEP_MEMORY_ENV = "HWLIB_KEEP_FREED_MEMORY"  # "0" leaves the C allocator as it is
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory it frees instead of handing it back to the OS (glibc).
+
+    By default glibc maps every block over 32 MB afresh and returns it when freed, so a CPU
+    training step pays a page fault per 4 KB of its big tensors (logits, their gradients) every
+    time: 42M model, 8 x 256, 2 cores: 4.1 s an update with 0.5 s of it in the kernel, 3.0 s
+    without. Freed memory then stays with the process (its peak stays what it was). True when
+    applied; False on other C libraries (macOS, Windows, musl) or with $HWLIB_KEEP_FREED_MEMORY=0.
+    """
+    import ctypes
+    import ctypes.util
+
+    if os.environ.get(KEEP_MEMORY_ENV, "").strip() == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+        gnu = libc.gnu_get_libc_version  # glibc only: mallopt's options below are its own
+    except (OSError, AttributeError):
+        return False
+    del gnu
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, (1 << 31) - 1)
+                and mallopt(m_top_pad, 1 << 28))

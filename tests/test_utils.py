@@ -86,3 +86,35 @@ def test_atomic_write_gives_the_usual_mode_not_mkstemps_0600(tmp_path):
         assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o664
     finally:
         os.umask(old)
+
+
+_FAULTS = """
+import os, resource, sys
+import torch
+from hwlib.utils import keep_freed_memory
+applied = keep_freed_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):  # 64 MB blocks, freed at once: the first ones touch the reused memory
+    torch.empty(2**24).fill_(1.0)
+before = faults()
+for _ in range(5):
+    torch.empty(2**24).fill_(1.0)
+print(applied, faults() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_keep_freed_memory_stops_page_faults_on_big_tensors():
+    def run(env_value):
+        env = {**__import__("os").environ, "HWLIB_KEEP_FREED_MEMORY": env_value}
+        out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True,
+                             env=env, check=True).stdout.split()
+        return out[0] == "True", int(out[1])
+
+    applied, faults = run("1")
+    if not applied:
+        pytest.skip("not glibc")
+    off, faults_off = run("0")  # glibc's default: each 64 MB block mapped afresh
+    assert not off and faults_off >= 5 * 2**24 * 4 // 4096 // 2  # at least half its pages fault
+    assert faults < 500, faults  # freed blocks are reused: their pages are already there
