@@ -87,15 +87,6 @@ class LayerCache:
     w2: torch.Tensor  # (dim, hidden_dim), packed
 
 
-def decode_blocks(out_features: int, dtype: torch.dtype, device: torch.device, rows: int) -> int:
-    """Column blocks for `pack_decode_weights`: one per CPU thread for float32 weights read one
-    row at a time (0 = keep the (out, in) matrix)."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or dtype != torch.float32 or rows != 1 or out_features % threads:
-        return 0
-    return threads
-
-
 def pack_decode_weights(weights: list[torch.Tensor], dtype: torch.dtype, rows: int) -> torch.Tensor:
     """Matrices (out_i, in) stacked along the output, in `dtype` and the layout `decode_linear`
     reads fastest for products of `rows` rows (the batch being decoded).
@@ -107,8 +98,8 @@ def pack_decode_weights(weights: list[torch.Tensor], dtype: torch.dtype, rows: i
     """
     w = weights[0].to(dtype) if len(weights) == 1 else torch.cat([m.to(dtype) for m in weights])
     out, n_in = w.shape
-    blocks = decode_blocks(out, w.dtype, w.device, rows)
-    if not blocks:
+    blocks = torch.get_num_threads()
+    if w.device.type != "cpu" or w.dtype != torch.float32 or rows != 1 or out % blocks:
         return w
     return w.t().reshape(n_in, blocks, out // blocks).permute(1, 0, 2).contiguous()
 

@@ -21,8 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hwlib.kernels import LayerCache, Linear  # noqa: F401  (re-exported: the model's parts)
-from hwlib.kernels import decode_linear as _mm
-from hwlib.kernels import pack_decode_weights
+from hwlib.kernels import decode_linear, pack_decode_weights
 
 # PyTorch >= 2.5 broadcasts key/value heads inside SDPA; older versions need an explicit repeat.
 _SDPA_GQA = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 5)
@@ -317,14 +316,15 @@ class LlamaLayer(nn.Module):
             raise ValueError("a learner's attention forward has no KV cache: use_cache=False")
         B, T, _ = x.shape
         H, KV, end = a.n_heads, a.n_kv_heads, start_pos + T
-        qkv = _mm(self.attention_norm.forward(x), cache.wqkv).unflatten(-1, (-1, a.head_dim))
+        qkv = decode_linear(self.attention_norm.forward(x), cache.wqkv)
+        qkv = qkv.unflatten(-1, (-1, a.head_dim))  # (B, T, H + 2 * KV, head_dim)
         qk = rotate(qkv[:, :, : H + KV], angles)  # (B, T, H + KV, head_dim)
         cache.k[:, :, start_pos:end] = qk[:, :, H:].transpose(1, 2)
         cache.v[:, :, start_pos:end] = qkv[:, :, H + KV :].transpose(1, 2)
         out = a.scores(qk[:, :, :H].transpose(1, 2), cache.k[:, :, :end], cache.v[:, :, :end])
-        h = x + _mm(out.transpose(1, 2).reshape(B, T, -1), cache.wo)
-        gate, up = _mm(self.ffn_norm.forward(h), cache.w13).chunk(2, dim=-1)
-        return h + _mm(F.silu(gate) * up, cache.w2)
+        h = x + decode_linear(out.transpose(1, 2).reshape(B, T, -1), cache.wo)
+        gate, up = decode_linear(self.ffn_norm.forward(h), cache.w13).chunk(2, dim=-1)
+        return h + decode_linear(F.silu(gate) * up, cache.w2)
 
 
 class Llama(nn.Module):
@@ -452,7 +452,7 @@ class Llama(nn.Module):
         for _ in range(max_new_tokens):
             if caches is not None and idx.size(1) <= L:
                 h = self.hidden(idx[:, pos:], caches, pos)  # the prompt once, then one token
-                logits = _mm(h[:, -1], out_w)
+                logits = decode_linear(h[:, -1], out_w)
                 pos = idx.size(1)
             else:
                 logits = self.output(self.hidden(idx[:, -L:])[:, -1])  # (B, vocab_size)

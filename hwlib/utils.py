@@ -290,11 +290,11 @@ def keep_freed_memory() -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-        gnu = libc.gnu_get_libc_version  # glibc only: mallopt's options below are its own
-    except (OSError, AttributeError):
+    except OSError:
         return False
-    del gnu
+    if not hasattr(libc, "gnu_get_libc_version"):  # mallopt's options below are glibc's own
+        return False
     m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    return bool(mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, (1 << 31) - 1)
-                and mallopt(m_top_pad, 1 << 28))
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)
+                and libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+                and libc.mallopt(m_top_pad, 1 << 28))
